@@ -1,0 +1,58 @@
+package route
+
+import "sync/atomic"
+
+// Cluster is the set of endpoints behind one Service port, as one table sees
+// it. Its identity and endpoint list are immutable; only the round-robin
+// cursor moves.
+type Cluster struct {
+	// immutable after build:
+	name     string     // "namespace/service:port"
+	backends []*Backend // ready endpoints, sorted by address
+	reason   string     // why there are no backends, when there are none
+
+	// state:
+	next atomic.Uint32
+}
+
+// NewCluster returns a cluster named name over backends. reason says why the
+// cluster has no backends (for example "service default/web not found"); it is
+// ignored when backends is not empty. The slice must not be modified after.
+func NewCluster(name string, backends []*Backend, reason string) *Cluster {
+	return &Cluster{name: name, backends: backends, reason: reason}
+}
+
+// Name returns "namespace/service:port".
+func (c *Cluster) Name() string { return c.name }
+
+// Backends returns the cluster's endpoints. The caller must not modify the
+// slice.
+func (c *Cluster) Backends() []*Backend { return c.backends }
+
+// Reason returns why the cluster has no backends, or "".
+func (c *Cluster) Reason() string { return c.reason }
+
+// Pick returns the next live backend in round-robin order, skipping avoid
+// (the backend of a failed previous attempt) when another one exists and
+// skipping retired backends. It returns nil when the cluster has no live
+// backend.
+func (c *Cluster) Pick(avoid *Backend) *Backend {
+	n := uint32(len(c.backends))
+	if n == 0 {
+		return nil
+	}
+	start := c.next.Add(1) - 1
+	var fallback *Backend
+	for i := uint32(0); i < n; i++ {
+		b := c.backends[(start+i)%n]
+		if b.Retired() {
+			continue
+		}
+		if b == avoid {
+			fallback = b
+			continue
+		}
+		return b
+	}
+	return fallback
+}

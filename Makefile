@@ -1,0 +1,49 @@
+# Kakehi's build, test, demo and benchmark entry points. Every target
+# installs or builds what it needs on a fresh machine and caches it.
+
+GO          ?= go
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+export CGO_ENABLED ?= 1
+
+.PHONY: all build test unit e2e check fmt vet lint control-plane demo bench clean
+
+all: build
+
+build:
+	$(GO) build -o bin/kakehi ./cmd/controller
+
+## control-plane: build kube-apiserver and etcd from the Go module proxy (cached in .cache/)
+control-plane:
+	@./hack/build-control-plane.sh >/dev/null
+
+## test: formatting, vet, staticcheck, unit tests (race), e2e tests against a real API server
+test: check control-plane unit e2e
+
+unit:
+	$(GO) test -race -count=1 ./pkg/... ./cmd/...
+
+e2e: control-plane
+	$(GO) test -count=1 -timeout 20m ./test/...
+
+check: fmt vet lint
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+lint:
+	$(GO) run $(STATICCHECK) ./...
+
+## demo: control plane, demo pods, controller and example Ingresses; prints curl commands; Ctrl-C cleans up
+demo: control-plane
+	$(GO) run ./hack/demo
+
+## bench: Kakehi side by side with nginx and HAProxy (see bench/README.md)
+bench:
+	./bench/run.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,153 @@
+// Command controller is Kakehi: a Kubernetes ingress controller whose
+// reverse proxy runs in the same process. It watches Ingresses and what they
+// point at, builds an immutable route table and swaps it into the proxy
+// atomically. Run it with --help for its flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/kakehi/kakehi/pkg/metrics"
+	"github.com/kakehi/kakehi/pkg/proxy"
+	"github.com/kakehi/kakehi/pkg/reconcile"
+	"github.com/kakehi/kakehi/pkg/route"
+)
+
+func main() {
+	cfg, _, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kakehi:", err)
+		os.Exit(2)
+	}
+	ctrl.SetLogger(zap.New())
+	if err := run(ctrl.SetupSignalHandler(), cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "kakehi:", err)
+		os.Exit(1)
+	}
+}
+
+// run wires the manager, the route store, the proxy and the reconciler, and
+// blocks until ctx is done.
+func run(ctx context.Context, cfg *config) error {
+	rest, err := cfg.restConfig()
+	if err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(rest, managerOptions(cfg))
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	store := route.NewStore()
+	proxyMetrics, reconcileMetrics := metrics.NewProxy(), metrics.NewReconcile()
+	if err := errors.Join(proxyMetrics.Register(ctrlmetrics.Registry), reconcileMetrics.Register(ctrlmetrics.Registry)); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	accessLog, closeLog, err := openAccessLog(cfg.accessLog)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	srv, err := proxy.New(proxy.Config{Store: store, Metrics: proxyMetrics, AccessLog: accessLog, Options: cfg.proxy})
+	if err != nil {
+		return err
+	}
+	httpListener, err := listen(cfg.httpAddr)
+	if err != nil {
+		return err
+	}
+	rec := &reconcile.Controller{
+		Reader:   mgr.GetCache(),
+		Store:    store,
+		Registry: route.NewRegistry(srv.BackendGone),
+		Options:  reconcile.Options{IngressClass: cfg.ingressClass, ControllerName: cfg.controllerName},
+		Recorder: mgr.GetEventRecorder("kakehi"),
+		Metrics:  reconcileMetrics,
+	}
+	if err := rec.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up reconciler: %w", err)
+	}
+	if err := errors.Join(
+		mgr.Add(serveRunnable(srv, httpListener)),
+		mgr.AddHealthzCheck("ping", healthz.Ping),
+		mgr.AddReadyzCheck("routes", publishedCheck(store)),
+	); err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
+
+// managerOptions maps flags onto controller-runtime's manager options.
+func managerOptions(cfg *config) ctrl.Options {
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	opts := ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: cfg.metricsAddr},
+		HealthProbeBindAddress:  cfg.healthAddr,
+		LeaderElection:          cfg.leaderElect,
+		LeaderElectionID:        "kakehi-" + cfg.ingressClass,
+		LeaderElectionNamespace: leaderElectionNamespace(cfg.leaderElectNS),
+	}
+	if cfg.watchNamespace != "" {
+		opts.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{cfg.watchNamespace: {}}}
+	}
+	return opts
+}
+
+// leaderElectionNamespace returns ns, else the pod's own namespace inside a
+// cluster, else kube-system.
+func leaderElectionNamespace(ns string) string {
+	if ns != "" {
+		return ns
+	}
+	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil && len(b) > 0 {
+		return string(b)
+	}
+	return "kube-system"
+}
+
+// publishedCheck fails until the first route table is published.
+func publishedCheck(store *route.Store) healthz.Checker {
+	return func(_ *http.Request) error {
+		select {
+		case <-store.Published():
+			return nil
+		default:
+			return errors.New("no route table published yet")
+		}
+	}
+}
+
+// openAccessLog opens the access-log destination: "-" for stdout, "" for
+// none, else a file opened for appending.
+func openAccessLog(dest string) (io.Writer, func(), error) {
+	switch dest {
+	case "":
+		return nil, func() {}, nil
+	case "-":
+		return os.Stdout, func() {}, nil
+	}
+	f, err := os.OpenFile(dest, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--access-log: %w", err)
+	}
+	return f, func() { _ = f.Close() }, nil
+}

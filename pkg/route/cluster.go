@@ -41,10 +41,16 @@ func (c *Cluster) Pick(avoid *Backend) *Backend {
 	if n == 0 {
 		return nil
 	}
-	start := c.next.Add(1) - 1
+	// Reduce the cursor before adding i, so that start+i cannot wrap
+	// around uint32 and jump to an unrelated slot.
+	start := (c.next.Add(1) - 1) % n
 	var fallback *Backend
 	for i := uint32(0); i < n; i++ {
-		b := c.backends[(start+i)%n]
+		j := start + i
+		if j >= n {
+			j -= n
+		}
+		b := c.backends[j]
 		if b.Retired() {
 			continue
 		}

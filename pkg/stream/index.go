@@ -21,8 +21,18 @@ func newIndex() *Index {
 	return &Index{heads: make(map[route.Token]*Stream), count: make(map[route.Token]int)}
 }
 
-func (x *Index) add(s *Stream, t route.Token) {
+// add inserts s under b's token and reports true, or reports false and
+// changes nothing when b is retired. Checking Retired under the lock that
+// Drain takes makes the pair atomic with respect to Drain: Commit marks a
+// backend retired before its Drain, so a stream either is refused here or
+// is in the list when Drain walks it.
+func (x *Index) add(s *Stream, b *route.Backend) bool {
 	x.mu.Lock()
+	defer x.mu.Unlock()
+	if b.Retired() {
+		return false
+	}
+	t := b.Token()
 	head := x.heads[t]
 	s.idxPrev, s.idxNext, s.idxToken, s.inIndex = nil, head, t, true
 	if head != nil {
@@ -30,7 +40,7 @@ func (x *Index) add(s *Stream, t route.Token) {
 	}
 	x.heads[t] = s
 	x.count[t]++
-	x.mu.Unlock()
+	return true
 }
 
 func (x *Index) remove(s *Stream) {
@@ -54,10 +64,11 @@ func (x *Index) remove(s *Stream) {
 	x.mu.Unlock()
 }
 
-func (x *Index) contains(s *Stream) bool {
+// tokenOf returns the token s is indexed under, and whether it is indexed.
+func (x *Index) tokenOf(s *Stream) (route.Token, bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return s.inIndex
+	return s.idxToken, s.inIndex
 }
 
 // Len returns how many streams are linked to token t.

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 )
@@ -45,7 +46,7 @@ type Options struct {
 	MaxStreams int
 	// BufSize is the size of each of a stream's two buffers (default 16 KiB).
 	BufSize int
-	// MaxAttempts bounds Link calls per request (default 3).
+	// MaxAttempts bounds Link calls per request (default 3, at most 255).
 	MaxAttempts int
 	// Observer receives Opened and Closed (default: none).
 	Observer Observer
@@ -75,6 +76,9 @@ func NewPool(o Options) *Pool {
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 3
 	}
+	if o.MaxAttempts > math.MaxUint8 {
+		o.MaxAttempts = math.MaxUint8 // Stream.attempts is a uint8
+	}
 	if o.Observer == nil {
 		o.Observer = ObserverFuncs{}
 	}
@@ -85,16 +89,36 @@ func NewPool(o Options) *Pool {
 	return p
 }
 
-// Get checks a stream out of the pool, in state Idle with both buffers. It
-// returns ErrPoolExhausted, changing nothing, when MaxStreams are in use.
+// Get checks a stream out of the pool, in state Idle with both buffers
+// BufSize bytes long. It returns ErrPoolExhausted, changing nothing, when
+// MaxStreams are in use.
 func (p *Pool) Get() (*Stream, error) {
-	if p.inUse.Add(1) > p.max {
-		p.inUse.Add(-1)
-		return nil, ErrPoolExhausted
+	// A compare-and-swap loop, not Add then undo: a refused Get must not
+	// move InUse even for a moment, or a concurrent Get could be refused
+	// while capacity is free.
+	for {
+		n := p.inUse.Load()
+		if n >= p.max {
+			return nil, ErrPoolExhausted
+		}
+		if p.inUse.CompareAndSwap(n, n+1) {
+			break
+		}
 	}
 	s := p.free.Get().(*Stream)
 	s.state = Idle
+	s.Front = p.restore(s.Front)
+	s.Back = p.restore(s.Back)
 	return s, nil
+}
+
+// restore gives back a full-length buffer after the previous owner may have
+// resliced it.
+func (p *Pool) restore(b []byte) []byte {
+	if cap(b) < p.bufSize {
+		return make([]byte, p.bufSize)
+	}
+	return b[:p.bufSize]
 }
 
 func (p *Pool) put(s *Stream) {

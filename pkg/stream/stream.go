@@ -16,6 +16,12 @@ var (
 	// ErrBadTransition is returned when a transition is not allowed from the
 	// stream's current state. It is a bug in the caller.
 	ErrBadTransition = errors.New("stream: transition not allowed")
+	// ErrBackendGone is returned by Link when the backend was retired from
+	// the registry before the link was made: the Index may already have
+	// drained it, so nobody would tell this stream that the pod left. The
+	// stream stays in Link with its attempts unchanged; the proxy picks
+	// another backend.
+	ErrBackendGone = errors.New("stream: backend retired")
 )
 
 // Context is what the access log reports about one request. The proxy
@@ -70,8 +76,11 @@ type Stream struct {
 	Metrics Metrics
 
 	// OnGone, when set, is called by Index.Drain when the linked backend
-	// leaves the table. It runs on another goroutine and must be safe for
-	// that (typically it sets a deadline on the backend connection).
+	// leaves the table. It runs on another goroutine, under the index lock,
+	// and must be safe for that: it must not block and must not call the
+	// stream's transitions (typically it cancels a context or sets a
+	// deadline on the backend connection). Set it before Link and do not
+	// change it while the stream is Linked; Finish clears it.
 	OnGone func()
 
 	// index bookkeeping (guarded by Index.mu):
@@ -111,13 +120,23 @@ func (s *Stream) Open(now time.Time) error {
 
 // Link moves Link → Linked(b): the request is attached to backend b. It
 // fails with ErrAttemptsExhausted, leaving the stream in Link, once the
-// request has been linked MaxAttempts times.
+// request has been linked MaxAttempts times, and with ErrBackendGone,
+// leaving the stream in Link without counting an attempt, when b has been
+// retired (see ErrBackendGone). A nil b is an ErrBadTransition.
 func (s *Stream) Link(b *route.Backend, now time.Time) error {
-	if s.state != Link || b == nil {
+	if s.state != Link {
 		return s.bad("Link")
+	}
+	if b == nil {
+		return fmt.Errorf("%w: Link to a nil backend", ErrBadTransition)
 	}
 	if int(s.attempts) >= s.pool.maxAttempts {
 		return ErrAttemptsExhausted
+	}
+	// The retired check and the insertion are one step under the index
+	// lock, so a backend is either refused here or seen by Drain.
+	if !s.pool.index.add(s, b) {
+		return ErrBackendGone
 	}
 	s.attempts++
 	if s.attempts == 1 {
@@ -127,7 +146,6 @@ func (s *Stream) Link(b *route.Backend, now time.Time) error {
 	s.backend = b
 	s.last = b
 	b.Acquire()
-	s.pool.index.add(s, b.Token())
 	return nil
 }
 
@@ -145,12 +163,20 @@ func (s *Stream) Relink() error {
 
 // Unlink moves Link, Linked or Idle → Unlinked: the request is done with
 // its backend (or never had one) and the final response may still be
-// flushing.
+// flushing. From Idle (a request answered before its head was parsed: 400,
+// 408) Unlink counts the stream as Open does, so that Finish reports it to
+// the Observer once like any other request; the caller may set
+// Metrics.Start before calling it.
 func (s *Stream) Unlink() error {
 	switch s.state {
 	case Linked:
 		s.detach()
-	case Link, Idle:
+	case Link:
+	case Idle:
+		s.state = Unlinked
+		s.counted = true
+		s.pool.obs.Opened(s)
+		return nil
 	default:
 		return s.bad("Unlink")
 	}
@@ -168,8 +194,11 @@ func (s *Stream) detach() {
 // log record is emitted and the gauge decremented exactly once, and the
 // stream returns to Idle for the next request on a keep-alive connection
 // (attempts reset, context cleared, buffers kept). Finish on an Idle stream
-// that was never opened does nothing.
+// that was never opened, or on a released (Recycle) stream, does nothing.
 func (s *Stream) Finish(now time.Time) {
+	if !s.state.IsOpen() {
+		return
+	}
 	if s.state == Linked || s.state == Link {
 		_ = s.Unlink()
 	}
@@ -191,9 +220,15 @@ func (s *Stream) reset() {
 }
 
 // Release finishes the stream if it is still open and returns it, with its
-// buffers, to the pool (→ Recycle). The stream must not be used after.
+// buffers, to the pool (→ Recycle). The stream must not be used after: the
+// pool may hand it to another request at once. A second Release before any
+// Get is ignored, so that capacity is never returned twice.
 func (s *Stream) Release(now time.Time) {
+	if s.state == Recycle {
+		return
+	}
 	s.Finish(now)
+	s.reset() // also clears what was set on a never-opened Idle stream
 	s.state = Recycle
 	s.pool.put(s)
 }
@@ -203,19 +238,33 @@ func (s *Stream) bad(op string) error {
 }
 
 // CheckInvariants returns an error describing the first broken invariant:
-// backend set iff Linked; in the index iff Linked; Recycle and Idle are not
-// counted while open states are; attempts within bounds.
+// the state is a known one; backend set iff Linked; in the index iff
+// Linked, under the linked backend's token; counted iff the state is open
+// (Link, Linked, Unlinked), so Idle and Recycle are never counted;
+// attempts within [0, MaxAttempts], at least 1 when Linked and 0 when Idle
+// or Recycle; the last backend is the linked one when Linked and nil when
+// Idle or Recycle. It is meant for tests and must be called by the
+// stream's owner.
 func (s *Stream) CheckInvariants() error {
 	linked := s.state == Linked
+	tok, inIndex := s.pool.index.tokenOf(s)
 	switch {
+	case s.state > Recycle:
+		return fmt.Errorf("unknown state %s", s.state)
 	case linked != (s.backend != nil):
 		return fmt.Errorf("state %s but backend set=%v", s.state, s.backend != nil)
-	case linked != s.pool.index.contains(s):
-		return fmt.Errorf("state %s but in index=%v", s.state, !linked)
+	case linked != inIndex:
+		return fmt.Errorf("state %s but in index=%v", s.state, inIndex)
+	case linked && tok != s.backend.Token():
+		return fmt.Errorf("linked to token %s but indexed under %s", s.backend.Token(), tok)
 	case s.state.IsOpen() != s.counted:
 		return fmt.Errorf("state %s but counted=%v", s.state, s.counted)
 	case int(s.attempts) > s.pool.maxAttempts:
 		return fmt.Errorf("attempts %d > max %d", s.attempts, s.pool.maxAttempts)
+	case linked && (s.attempts == 0 || s.last != s.backend):
+		return fmt.Errorf("linked with attempts %d, last backend is linked one=%v", s.attempts, s.last == s.backend)
+	case !s.state.IsOpen() && (s.attempts != 0 || s.last != nil):
+		return fmt.Errorf("state %s but attempts %d, last backend set=%v", s.state, s.attempts, s.last != nil)
 	}
 	return nil
 }

@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kakehi/kakehi/pkg/proxy"
+	"github.com/kakehi/kakehi/pkg/reconcile"
 )
 
 // config is every command-line setting of the controller.
@@ -26,7 +30,18 @@ type config struct {
 	leaderElect    bool
 	leaderElectNS  string
 	accessLog      string
+	shutdownDelay  time.Duration
+	shutdownGrace  time.Duration
+	publishService string
+	publishAddress string
+	defaultTLS     string
+	allowExtName   bool
 	proxy          proxy.Options
+
+	// derived by validate:
+	publishSvc    types.NamespacedName
+	defaultTLSRef types.NamespacedName
+	publishAddrs  []networkingv1.IngressLoadBalancerIngress
 }
 
 // parseFlags parses args into a config; every flag is documented in --help.
@@ -44,6 +59,12 @@ func parseFlags(args []string) (*config, *flag.FlagSet, error) {
 	fs.BoolVar(&c.leaderElect, "leader-elect", false, "elect a leader among replicas; only the leader writes status (every replica serves traffic)")
 	fs.StringVar(&c.leaderElectNS, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's namespace in a cluster, else kube-system)")
 	fs.StringVar(&c.accessLog, "access-log", "-", "where to write the JSON access log: - for stdout, a file path, or empty to disable")
+	fs.StringVar(&c.publishService, "publish-service", "", "namespace/name of the Service whose load-balancer addresses (else cluster IPs) are written to status.loadBalancer of served Ingresses")
+	fs.StringVar(&c.publishAddress, "publish-address", "", "comma-separated IPs or hostnames written to status.loadBalancer of served Ingresses (used when --publish-service is not set)")
+	fs.DurationVar(&c.shutdownDelay, "shutdown-delay", 5*time.Second, "after SIGTERM, how long /readyz fails while the proxy still accepts connections, so that load balancers stop sending new ones")
+	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 20*time.Second, "after --shutdown-delay, how long in-flight requests may drain before the remaining connections are closed")
+	fs.StringVar(&c.defaultTLS, "default-tls-secret", "", "namespace/name of a kubernetes.io/tls Secret served to TLS clients whose server name no Ingress covers (default: a self-signed certificate made at start)")
+	fs.BoolVar(&c.allowExtName, "allow-external-name-services", false, "allow Ingress backends that are ExternalName Services; off because they let an Ingress author send traffic to any host")
 	c.proxy.RegisterFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: %s [flags]\n\nKakehi: a Kubernetes ingress controller with an in-process reverse proxy.\n\nFlags:\n", os.Args[0])
@@ -67,10 +88,41 @@ func (c *config) validate() error {
 	if !strings.Contains(c.controllerName, "/") {
 		errs = append(errs, fmt.Errorf("--controller-name %q must be a domain-prefixed path such as example.com/ingress", c.controllerName))
 	}
+	if c.shutdownDelay < 0 || c.shutdownGrace < 0 {
+		errs = append(errs, errors.New("--shutdown-delay and --shutdown-grace must not be negative"))
+	}
 	if c.httpAddr == "" {
 		errs = append(errs, errors.New("--http-addr must not be empty"))
 	}
+	var err error
+	if c.publishSvc, err = namespacedName("--publish-service", c.publishService); err != nil {
+		errs = append(errs, err)
+	}
+	if c.defaultTLSRef, err = namespacedName("--default-tls-secret", c.defaultTLS); err != nil {
+		errs = append(errs, err)
+	}
+	if c.publishService != "" && c.publishAddress != "" {
+		errs = append(errs, errors.New("--publish-service and --publish-address are exclusive: set one"))
+	}
+	addrs, err := reconcile.ParsePublishAddresses(c.publishAddress)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("--publish-address: %w", err))
+	}
+	c.publishAddrs = addrs
 	return errors.Join(errs...)
+}
+
+// namespacedName parses a "namespace/name" flag value; "" is allowed and
+// gives the zero value.
+func namespacedName(flagName, v string) (types.NamespacedName, error) {
+	if v == "" {
+		return types.NamespacedName{}, nil
+	}
+	ns, name, ok := strings.Cut(v, "/")
+	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+		return types.NamespacedName{}, fmt.Errorf("%s %q must be namespace/name", flagName, v)
+	}
+	return types.NamespacedName{Namespace: ns, Name: name}, nil
 }
 
 // restConfig loads the API server config from --kubeconfig, $KUBECONFIG or

@@ -85,3 +85,35 @@ func TestListenAcceptsOnlyValidFileDescriptors(t *testing.T) {
 	}
 	l.Close()
 }
+
+func TestPublishFlagsAreValidated(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // "" = valid
+	}{
+		{[]string{"--publish-service", "ingress/kakehi"}, ""},
+		{[]string{"--publish-address", "192.0.2.1,lb.example.com"}, ""},
+		{[]string{"--publish-service", "kakehi"}, "--publish-service"},
+		{[]string{"--publish-service", "a/b/c"}, "--publish-service"},
+		{[]string{"--publish-address", "not valid!"}, "--publish-address"},
+		{[]string{"--publish-service", "a/b", "--publish-address", "192.0.2.1"}, "exclusive"},
+	} {
+		_, _, err := parseFlags(tc.args)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("parseFlags(%q) = %v, want success", tc.args, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("parseFlags(%q) = %v, want an error naming %s", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestDefaultTLSSecretMustBeNamespaced(t *testing.T) {
+	if _, _, err := parseFlags([]string{"--default-tls-secret", "nons"}); err == nil || !strings.Contains(err.Error(), "--default-tls-secret") {
+		t.Errorf("err = %v, want one naming --default-tls-secret", err)
+	}
+	c, _, err := parseFlags([]string{"--default-tls-secret", "ingress/wildcard"})
+	if err != nil || c.defaultTLSRef.Namespace != "ingress" || c.defaultTLSRef.Name != "wildcard" {
+		t.Errorf("parsed %+v, %v", c, err)
+	}
+}

@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
-	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/kakehi/kakehi/pkg/proxy"
 )
@@ -38,30 +41,61 @@ func listen(addr string) (net.Listener, error) {
 	return l, nil
 }
 
-// proxyRunnable serves the proxy on a listener for the manager's lifetime.
-// It does not need leadership: every replica serves traffic.
-type proxyRunnable struct {
-	srv *proxy.Server
-	l   net.Listener
+// drainer runs the proxy beside the manager and orders a graceful stop:
+// on the signal /readyz fails first, the proxy keeps accepting for delay,
+// then stops accepting and lets in-flight requests finish for up to grace,
+// and only then is the manager (watches, leader election) stopped.
+type drainer struct {
+	srv      *proxy.Server
+	delay    time.Duration
+	grace    time.Duration
+	draining atomic.Bool
 }
 
-func serveRunnable(srv *proxy.Server, l net.Listener) manager.Runnable {
-	return proxyRunnable{srv: srv, l: l}
+// readyCheck fails once draining has begun.
+func (d *drainer) readyCheck(*http.Request) error {
+	if d.draining.Load() {
+		return errors.New("shutting down")
+	}
+	return nil
 }
 
-// NeedLeaderElection reports false: the data plane runs on every replica.
-func (p proxyRunnable) NeedLeaderElection() bool { return false }
+// run serves until ctx ends, then drains; it returns the first error of the
+// proxy or the manager.
+func (d *drainer) run(ctx context.Context, mgr ctrl.Manager, l net.Listener) error {
+	mgrCtx, stopMgr := context.WithCancel(context.Background())
+	defer stopMgr()
+	mgrErr := make(chan error, 1)
+	go func() { mgrErr <- mgr.Start(mgrCtx) }()
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- d.srv.Serve(l) }()
 
-// Start serves until ctx is done, then shuts the proxy down gracefully.
-func (p proxyRunnable) Start(ctx context.Context) error {
-	errc := make(chan error, 1)
-	go func() { errc <- p.srv.Serve(p.l) }()
 	select {
-	case err := <-errc:
+	case err := <-mgrErr:
+		_ = d.srv.Close()
 		return err
+	case err := <-srvErr:
+		stopMgr()
+		return errors.Join(err, <-mgrErr)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	log := ctrl.Log.WithName("shutdown")
+	d.draining.Store(true)
+	log.Info("draining: /readyz fails, still accepting", "delay", d.delay)
+	select {
+	case <-time.After(d.delay):
+	case err := <-srvErr:
+		stopMgr()
+		return errors.Join(err, <-mgrErr)
+	}
+	log.Info("stopping the listener; in-flight requests drain", "grace", d.grace)
+	graceCtx, cancel := context.WithTimeout(context.Background(), d.grace)
 	defer cancel()
-	return p.srv.Shutdown(sctx)
+	err := d.srv.Shutdown(graceCtx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		log.Info("grace period over: closing remaining connections")
+		err = d.srv.Close()
+	}
+	stopMgr()
+	return errors.Join(err, <-mgrErr)
 }

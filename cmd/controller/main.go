@@ -14,6 +14,7 @@ import (
 	"os"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -55,6 +56,10 @@ func run(ctx context.Context, cfg *config) error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
+	clientset, err := kubernetes.NewForConfig(rest)
+	if err != nil {
+		return err
+	}
 	store := route.NewStore()
 	proxyMetrics, reconcileMetrics := metrics.NewProxy(), metrics.NewReconcile()
 	if err := errors.Join(proxyMetrics.Register(ctrlmetrics.Registry), reconcileMetrics.Register(ctrlmetrics.Registry)); err != nil {
@@ -77,21 +82,31 @@ func run(ctx context.Context, cfg *config) error {
 		Reader:   mgr.GetCache(),
 		Store:    store,
 		Registry: route.NewRegistry(srv.BackendGone),
-		Options:  reconcile.Options{IngressClass: cfg.ingressClass, ControllerName: cfg.controllerName},
+		Options: reconcile.Options{IngressClass: cfg.ingressClass, ControllerName: cfg.controllerName,
+			DefaultTLSSecret: cfg.defaultTLSRef, Certs: &reconcile.CertCache{}, AllowExternalName: cfg.allowExtName},
+		Secrets:  &reconcile.SecretWatcher{Client: clientset},
 		Recorder: mgr.GetEventRecorder("kakehi"),
 		Metrics:  reconcileMetrics,
 	}
 	if err := rec.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up reconciler: %w", err)
 	}
+	status := &reconcile.StatusWriter{Client: mgr.GetClient(), Options: rec.Options,
+		PublishService: cfg.publishSvc, PublishAddresses: cfg.publishAddrs}
+	if status.Enabled() {
+		if err := status.SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("setting up status writer: %w", err)
+		}
+	}
+	drain := &drainer{srv: srv, delay: cfg.shutdownDelay, grace: cfg.shutdownGrace}
 	if err := errors.Join(
-		mgr.Add(serveRunnable(srv, httpListener)),
 		mgr.AddHealthzCheck("ping", healthz.Ping),
 		mgr.AddReadyzCheck("routes", publishedCheck(store)),
+		mgr.AddReadyzCheck("draining", drain.readyCheck),
 	); err != nil {
 		return err
 	}
-	return mgr.Start(ctx)
+	return drain.run(ctx, mgr, httpListener)
 }
 
 // managerOptions maps flags onto controller-runtime's manager options.
@@ -105,6 +120,9 @@ func managerOptions(cfg *config) ctrl.Options {
 		LeaderElection:          cfg.leaderElect,
 		LeaderElectionID:        "kakehi-" + cfg.ingressClass,
 		LeaderElectionNamespace: leaderElectionNamespace(cfg.leaderElectNS),
+		// Step down at once on shutdown so that another replica takes over
+		// status duty without waiting for the lease to expire.
+		LeaderElectionReleaseOnCancel: true,
 	}
 	if cfg.watchNamespace != "" {
 		opts.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{cfg.watchNamespace: {}}}

@@ -9,6 +9,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	crreconcile "sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/kakehi/kakehi/pkg/metrics"
 	"github.com/kakehi/kakehi/pkg/route"
@@ -44,6 +46,9 @@ type Controller struct {
 	Recorder events.EventRecorder // Events for Problems; nil = none
 	Metrics  *metrics.Reconcile   // nil = none
 	HoldOff  time.Duration        // 0 = DefaultHoldOff
+	// Secrets watches the TLS Secrets that the table references; nil
+	// means TLS Secrets are not read.
+	Secrets *SecretWatcher
 
 	version uint64
 	emitted map[Problem]struct{}
@@ -56,14 +61,26 @@ func (c *Controller) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	enqueue := c.enqueueHandler()
 	noLeader := false
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("kakehi-routes").
 		WithOptions(controller.Options{MaxConcurrentReconciles: 1, NeedLeaderElection: &noLeader}).
 		Watches(&networkingv1.Ingress{}, enqueue).
 		Watches(&networkingv1.IngressClass{}, enqueue).
 		Watches(&corev1.Service{}, enqueue).
-		Watches(&discoveryv1.EndpointSlice{}, enqueue).
-		Complete(c)
+		Watches(&discoveryv1.EndpointSlice{}, enqueue)
+	if c.Secrets != nil {
+		// One pending event is enough: the rebuild it causes reads the
+		// latest state of every watched Secret.
+		changed := make(chan event.GenericEvent, 1)
+		c.Secrets.Changed = func() {
+			select {
+			case changed <- event.GenericEvent{}:
+			default:
+			}
+		}
+		b = b.WatchesRawSource(source.Channel(changed, enqueue))
+	}
+	return b.Complete(c)
 }
 
 // enqueueHandler maps every event to rebuildKey after the hold-off. The
@@ -97,13 +114,14 @@ func (c *Controller) Reconcile(ctx context.Context, _ crreconcile.Request) (crre
 		c.countRebuild(metrics.ConfigRebuildResultFailed)
 		return crreconcile.Result{}, fmt.Errorf("reading cache: %w", err)
 	}
+	c.readSecrets(ctx, snap)
 	c.version++
 	gen := c.Registry.Begin()
 	table, problems := Build(snap, c.Options, gen, c.version)
 	c.Store.Publish(table)
 	gen.Commit()
 	c.observe(start, snap, problems)
-	c.emit(snap, problems)
+	c.emit(ctx, snap, problems)
 	log.FromContext(ctx).V(1).Info("route table published", "version", c.version,
 		"problems", len(problems), "took", time.Since(start))
 	return crreconcile.Result{}, nil
@@ -131,6 +149,24 @@ func (c *Controller) snapshot(ctx context.Context) (*Snapshot, error) {
 	}, nil
 }
 
+// secretSyncWait bounds how long a rebuild waits for the first list of a
+// newly referenced Secret, so that a Secret that exists is not reported
+// missing merely because its watch has just started.
+const secretSyncWait = 2 * time.Second
+
+// readSecrets points the Secret watches at the Secrets snap references and
+// adds those Secrets to snap.
+func (c *Controller) readSecrets(ctx context.Context, snap *Snapshot) {
+	if c.Secrets == nil {
+		return
+	}
+	c.Secrets.Ensure(TLSSecretRefs(snap, c.Options))
+	wctx, cancel := context.WithTimeout(ctx, secretSyncWait)
+	defer cancel()
+	toolscache.WaitForCacheSync(wctx.Done(), c.Secrets.Synced)
+	snap.Secrets = c.Secrets.Secrets()
+}
+
 func (c *Controller) countRebuild(result string) {
 	if c.Metrics != nil {
 		c.Metrics.Rebuilds.WithLabelValues(result).Inc()
@@ -154,11 +190,17 @@ func (c *Controller) observe(start time.Time, snap *Snapshot, problems []Problem
 // emit records an Event for every Problem that the previous build did not
 // report, so a problem is announced once, not on every rebuild, and again
 // if it goes away and comes back.
-func (c *Controller) emit(snap *Snapshot, problems []Problem) {
+func (c *Controller) emit(ctx context.Context, snap *Snapshot, problems []Problem) {
+	logger := log.FromContext(ctx)
 	next := make(map[Problem]struct{}, len(problems))
 	for _, p := range problems {
 		next[p] = struct{}{}
-		if _, seen := c.emitted[p]; seen || c.Recorder == nil {
+		if _, seen := c.emitted[p]; seen {
+			continue
+		}
+		logger.Info("configuration problem", "kind", p.Kind, "namespace", p.Namespace, "name", p.Name,
+			"reason", p.Reason, "message", p.Message)
+		if c.Recorder == nil {
 			continue
 		}
 		if obj := findObject(snap, p); obj != nil {

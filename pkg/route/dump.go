@@ -21,6 +21,7 @@ func (t *Table) Dump() string {
 		sb.WriteString("host *\n")
 		t.anyHost.dump(&sb)
 	}
+	t.dumpTLS(&sb)
 	return sb.String()
 }
 
@@ -71,4 +72,20 @@ func (t *Target) describe() string {
 		s += " (" + c.reason + ")"
 	}
 	return s
+}
+
+func (t *Table) dumpTLS(sb *strings.Builder) {
+	hosts := make([]string, 0, len(t.tls))
+	for h := range t.tls {
+		hosts = append(hosts, h)
+	}
+	sort.Strings(hosts)
+	for _, h := range hosts {
+		e := t.tls[h]
+		cert := "default-certificate"
+		if e.Cert != nil {
+			cert = "secret=" + e.Source
+		}
+		fmt.Fprintf(sb, "tls %s %s redirect=%v\n", h, cert, e.RedirectHTTP)
+	}
 }

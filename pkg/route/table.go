@@ -1,6 +1,9 @@
 package route
 
-import "strings"
+import (
+	"crypto/tls"
+	"strings"
+)
 
 // Target is where a matched request goes: a cluster and the Kubernetes
 // names that the access log and metrics report.
@@ -99,6 +102,8 @@ type Table struct {
 	wildcard       map[string]*VirtualHost // lower-case suffix after "*."
 	anyHost        *VirtualHost            // rules with no host
 	defaultBackend *Target
+	tls            map[string]*TLSHost // lower-case exact host or "*.suffix"
+	defaultCert    *tls.Certificate
 	version        uint64
 }
 

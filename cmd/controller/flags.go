@@ -29,6 +29,7 @@ type config struct {
 	watchNamespace string
 	leaderElect    bool
 	leaderElectNS  string
+	leaseDuration  time.Duration
 	accessLog      string
 	shutdownDelay  time.Duration
 	shutdownGrace  time.Duration
@@ -58,6 +59,7 @@ func parseFlags(args []string) (*config, *flag.FlagSet, error) {
 	fs.StringVar(&c.watchNamespace, "watch-namespace", "", "namespace to watch for Ingresses, Services and EndpointSlices (empty = all namespaces)")
 	fs.BoolVar(&c.leaderElect, "leader-elect", false, "elect a leader among replicas; only the leader writes status (every replica serves traffic)")
 	fs.StringVar(&c.leaderElectNS, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's namespace in a cluster, else kube-system)")
+	fs.DurationVar(&c.leaseDuration, "leader-election-lease-duration", 15*time.Second, "how long a leader's lease lasts; a new leader takes over status writes within it after the old one dies")
 	fs.StringVar(&c.accessLog, "access-log", "-", "where to write the JSON access log: - for stdout, a file path, or empty to disable")
 	fs.StringVar(&c.publishService, "publish-service", "", "namespace/name of the Service whose load-balancer addresses (else cluster IPs) are written to status.loadBalancer of served Ingresses")
 	fs.StringVar(&c.publishAddress, "publish-address", "", "comma-separated IPs or hostnames written to status.loadBalancer of served Ingresses (used when --publish-service is not set)")

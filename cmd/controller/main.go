@@ -91,10 +91,15 @@ func run(ctx context.Context, cfg *config) error {
 	if err := rec.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up reconciler: %w", err)
 	}
+	leader := &reconcile.Leader{Namespace: leaderElectionNamespace(cfg.leaderElectNS),
+		Name: "kakehi-" + cfg.ingressClass, LeaseDuration: cfg.leaseDuration}
+	if cfg.leaderElect {
+		leader.Client = clientset
+	}
 	status := &reconcile.StatusWriter{Client: mgr.GetClient(), Options: rec.Options,
-		PublishService: cfg.publishSvc, PublishAddresses: cfg.publishAddrs}
+		PublishService: cfg.publishSvc, PublishAddresses: cfg.publishAddrs, Leader: leader}
 	if status.Enabled() {
-		if err := status.SetupWithManager(mgr); err != nil {
+		if err := errors.Join(status.SetupWithManager(mgr), mgr.Add(leader)); err != nil {
 			return fmt.Errorf("setting up status writer: %w", err)
 		}
 	}
@@ -114,15 +119,11 @@ func managerOptions(cfg *config) ctrl.Options {
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
 	opts := ctrl.Options{
-		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: cfg.metricsAddr},
-		HealthProbeBindAddress:  cfg.healthAddr,
-		LeaderElection:          cfg.leaderElect,
-		LeaderElectionID:        "kakehi-" + cfg.ingressClass,
-		LeaderElectionNamespace: leaderElectionNamespace(cfg.leaderElectNS),
-		// Step down at once on shutdown so that another replica takes over
-		// status duty without waiting for the lease to expire.
-		LeaderElectionReleaseOnCancel: true,
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: cfg.metricsAddr},
+		HealthProbeBindAddress: cfg.healthAddr,
+		// Leader election is ours (reconcile.Leader): it gates status writes
+		// only, and losing the lease must not stop the process.
 	}
 	if cfg.watchNamespace != "" {
 		opts.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{cfg.watchNamespace: {}}}

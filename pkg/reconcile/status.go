@@ -14,8 +14,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	crreconcile "sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 )
 
 // StatusWriter writes status.loadBalancer.ingress on every Ingress we serve
@@ -30,6 +33,8 @@ type StatusWriter struct {
 	PublishService types.NamespacedName
 	// PublishAddresses are published when PublishService is not set.
 	PublishAddresses []networkingv1.IngressLoadBalancerIngress
+	// Leader gates the writes; nil means always write.
+	Leader *Leader
 }
 
 // ParsePublishAddresses parses a comma-separated list of IPs and hostnames
@@ -67,11 +72,25 @@ func (w *StatusWriter) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		return w.allIngresses(ctx, o)
 	})
+	// Our own Leader gates writes, so the controller itself runs on every
+	// replica and is resynced through elected when this one takes over.
+	noLeader := false
+	elected := make(chan event.GenericEvent, 1)
+	if w.Leader != nil {
+		w.Leader.OnElected = func() {
+			select {
+			case elected <- event.GenericEvent{}:
+			default:
+			}
+		}
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("kakehi-status").
+		WithOptions(controller.Options{NeedLeaderElection: &noLeader}).
 		For(&networkingv1.Ingress{}).
 		Watches(&networkingv1.IngressClass{}, all).
 		Watches(&corev1.Service{}, publishSvc).
+		WatchesRawSource(source.Channel(elected, all)).
 		Complete(w)
 }
 
@@ -89,6 +108,9 @@ func (w *StatusWriter) allIngresses(ctx context.Context, _ client.Object) []crre
 
 // Reconcile brings one Ingress's load-balancer status to what it should be.
 func (w *StatusWriter) Reconcile(ctx context.Context, req crreconcile.Request) (crreconcile.Result, error) {
+	if w.Leader != nil && !w.Leader.IsLeader() {
+		return crreconcile.Result{}, nil
+	}
 	var ing networkingv1.Ingress
 	if err := w.Client.Get(ctx, req.NamespacedName, &ing); err != nil {
 		return crreconcile.Result{}, client.IgnoreNotFound(err)

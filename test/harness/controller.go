@@ -81,7 +81,7 @@ func StartController(ctx context.Context, o ControllerOptions) (*Controller, err
 		done:       make(chan struct{}),
 	}
 	args := []string{"--kubeconfig", o.Kubeconfig, "--http-addr", c.HTTPAddr,
-		"--health-addr", c.HealthAddr, "--metrics-addr", c.Metrics, "--access-log", ""}
+		"--health-addr", c.HealthAddr, "--metrics-addr", c.Metrics, "--access-log", "", "--shutdown-delay", "0s"}
 	if len(o.ExtraFiles) > 0 {
 		args[3] = "fd:3"
 	}

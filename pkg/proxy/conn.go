@@ -1,0 +1,261 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/kakehi/kakehi/pkg/stream"
+)
+
+// Connection states, for Shutdown.
+const (
+	connActive int32 = iota // reading or serving a request
+	connIdle                // waiting for the first byte of a request
+	connClosing             // Shutdown interrupted the idle wait
+)
+
+// conn is one client connection, served by one goroutine, one request at
+// a time and in order. Between requests it holds no stream and no
+// exchange: the buffers are checked out when bytes arrive.
+type conn struct {
+	srv   *Server
+	nc    net.Conn
+	raw   syscall.RawConn // nil when nc is not a *net.TCPConn
+	state atomic.Int32
+
+	// immutable after newConn:
+	remote string // "ip:port" for the access log
+	xff    []byte // client IP for X-Forwarded-For
+	port   []byte // local port for X-Forwarded-Port
+	proto  string // "http" or "https"
+
+	// owned by the connection goroutine:
+	st        *stream.Stream
+	ex        *exchange
+	fr, fw    int // unread client bytes in st.Front[fr:fw]
+	rdl, wdl  deadline
+	firstByte time.Time
+	closeConn bool  // close after the current response
+	rawErr    error // result of rawRead
+	readFn    func(fd uintptr) bool
+
+	// the backend connection in use, for onGone (another goroutine):
+	cur    atomic.Pointer[bconn]
+	gone   atomic.Bool
+	goneFn func()
+
+	pump pump
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{srv: s, nc: nc, proto: "http", remote: nc.RemoteAddr().String()}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		c.raw, _ = tc.SyscallConn()
+	}
+	if _, ok := nc.(*tls.Conn); ok {
+		c.proto = "https"
+	}
+	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		if ip := a.IP.String(); ip != "<nil>" {
+			c.xff = []byte(ip)
+		}
+	}
+	if c.xff == nil {
+		host, _, err := net.SplitHostPort(c.remote)
+		if err != nil {
+			host = "unknown"
+		}
+		c.xff = []byte(host)
+	}
+	if a, ok := nc.LocalAddr().(*net.TCPAddr); ok {
+		c.port = strconv.AppendInt(nil, int64(a.Port), 10)
+	}
+	c.readFn = c.rawRead
+	c.goneFn = c.onGone
+	c.pump.done = make(chan struct{}, 1)
+	return c
+}
+
+// serve runs the connection until it closes.
+func (c *conn) serve() {
+	defer c.finish()
+	for c.awaitRequest() {
+		if !c.serveRequest() {
+			return
+		}
+	}
+}
+
+// finish releases what the connection holds and closes it.
+func (c *conn) finish() {
+	c.release()
+	_ = c.nc.Close()
+	c.srv.removeConn(c)
+}
+
+// acquire checks a stream out of the pool.
+func (c *conn) acquire() error {
+	st, err := c.srv.pool.Get()
+	if err != nil {
+		return err
+	}
+	c.st = st
+	return nil
+}
+
+// release returns the stream and the exchange, if held.
+func (c *conn) release() {
+	if c.st != nil {
+		c.st.Release(time.Now())
+		c.st = nil
+	}
+	if c.ex != nil {
+		c.ex.meta = c.ex.meta[:0]
+		c.srv.exchange.Put(c.ex)
+		c.ex = nil
+	}
+	c.fr, c.fw = 0, 0
+}
+
+// awaitRequest makes the first bytes of the next request available in
+// st.Front[fr:fw], starting at headRoom. Pipelined bytes already read are
+// used first; otherwise the connection waits, holding no buffers, for the
+// client to send. It reports false when the connection should close.
+func (c *conn) awaitRequest() bool {
+	if c.st != nil && c.fr < c.fw {
+		if c.fr != headRoom {
+			n := copy(c.st.Front[headRoom:], c.st.Front[c.fr:c.fw])
+			c.fr, c.fw = headRoom, headRoom+n
+		}
+		c.firstByte = time.Now()
+		return true
+	}
+	if !c.state.CompareAndSwap(connActive, connIdle) || c.srv.shutting.Load() {
+		return false
+	}
+	setRead(c.nc, &c.rdl, time.Now(), c.srv.opt.IdleTimeout)
+	err := c.readIdle()
+	if !c.state.CompareAndSwap(connIdle, connActive) {
+		return false // Shutdown closed the idle connection
+	}
+	if err != nil {
+		if errors.Is(err, stream.ErrPoolExhausted) {
+			c.refuse()
+		}
+		return false
+	}
+	c.firstByte = time.Now()
+	if c.ex == nil {
+		c.ex = c.srv.exchange.Get().(*exchange)
+	}
+	return true
+}
+
+// readIdle waits for the client's next bytes and reads them into a stream
+// checked out only once they are there.
+func (c *conn) readIdle() error {
+	if c.raw == nil {
+		if c.st == nil {
+			if err := c.acquire(); err != nil {
+				return err
+			}
+		}
+		n, err := c.nc.Read(c.st.Front[headRoom:])
+		if n > 0 {
+			c.fr, c.fw = headRoom, headRoom+n
+			return nil
+		}
+		if err == nil {
+			err = io.EOF
+		}
+		return err
+	}
+	c.rawErr = nil
+	if err := c.raw.Read(c.readFn); err != nil {
+		return err
+	}
+	return c.rawErr
+}
+
+// rawRead is the RawConn read callback: it checks out a stream, reads into
+// its Front buffer, and gives the stream back when there is nothing to read
+// yet, so that an idle connection holds no buffer while the runtime waits.
+func (c *conn) rawRead(fd uintptr) bool {
+	if c.st == nil {
+		if err := c.acquire(); err != nil {
+			c.rawErr = err
+			return true
+		}
+	}
+	for {
+		n, err := syscall.Read(int(fd), c.st.Front[headRoom:])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			c.release()
+			return false
+		case err != nil:
+			c.rawErr = os.NewSyscallError("read", err)
+		case n == 0:
+			c.rawErr = io.EOF
+		default:
+			c.fr, c.fw = headRoom, headRoom+n
+		}
+		return true
+	}
+}
+
+// closeIfIdle interrupts the idle wait of a connection (Shutdown). A
+// connection busy with a request finishes it and then closes.
+func (c *conn) closeIfIdle() {
+	if c.state.CompareAndSwap(connIdle, connClosing) {
+		_ = c.nc.SetReadDeadline(aLongTimeAgo)
+	}
+}
+
+// forceClose closes the connection under whatever it is doing (Close).
+func (c *conn) forceClose() {
+	_ = c.nc.Close()
+	if bc := c.cur.Load(); bc != nil {
+		_ = bc.nc.Close()
+	}
+}
+
+// onGone is the stream's OnGone hook: the linked backend left the route
+// table and the drain grace is over, so the backend connection's I/O is
+// made to fail at once.
+func (c *conn) onGone() {
+	c.gone.Store(true)
+	if bc := c.cur.Load(); bc != nil {
+		_ = bc.nc.SetDeadline(aLongTimeAgo)
+	}
+}
+
+// refuse answers a request that arrived when no stream was free: 503 with
+// Retry-After, then close. It uses a small buffer of its own since there
+// is no stream to borrow one from.
+func (c *conn) refuse() {
+	b := appendAnswer(make([]byte, 0, 256), answer{
+		status:     503,
+		detail:     "proxy at capacity",
+		retryAfter: c.srv.opt.RetryAfter,
+		close:      true,
+	}, time.Now())
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.opt.BodyIdleTimeout))
+	_, _ = c.nc.Write(b)
+	c.srv.m.Refused(503, causePoolExhausted)
+}
+
+// isTimeout reports whether err is a deadline expiry.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -39,7 +39,8 @@ lint:
 
 ## demo: control plane, demo pods, controller and example Ingresses; prints curl commands; Ctrl-C cleans up
 demo: control-plane
-	$(GO) run ./hack/demo
+	$(GO) build -o bin/demo ./hack/demo
+	./bin/demo
 
 ## bench: Kakehi side by side with nginx and HAProxy (see bench/README.md)
 bench:
@@ -47,3 +48,27 @@ bench:
 
 clean:
 	rm -rf bin
+
+# --- install artefacts: image, CRDs, chart (issue 6) ---
+.PHONY: image-check generate verify-generate chart-crds chart-test
+
+## image-check: the Dockerfile's structure, then its own go build line run locally (no Docker engine needed)
+image-check:
+	$(GO) test -count=1 ./hack/imagecheck
+	./hack/image-check.sh
+
+## generate: deepcopy and CRD YAML from pkg/apis with controller-gen, then the chart's crds/ copy
+generate:
+	./hack/generate.sh
+
+## verify-generate: fail when config/crd, deepcopy or the chart's crds/ are stale
+verify-generate:
+	./hack/verify-generate.sh
+
+## chart-crds: copy config/crd into deploy/helm/kakehi/crds
+chart-crds:
+	./hack/chart-crds.sh
+
+## chart-test: CRD validation, chart render + server-side dry-run, Pod Security and RBAC, on a real API server
+chart-test: control-plane
+	$(GO) test -count=1 -timeout 10m ./test/chart/...

@@ -83,7 +83,7 @@ func child(addr string) error {
 	if err != nil {
 		return err
 	}
-	defer func() { say("stopping the controller"); c.Stop() }()
+	defer func() { say("stopping the controller"); c.Stop(); harness.RemoveControllerBinary() }()
 	printUsage(addr, c)
 	select {
 	case <-ctx.Done():

@@ -62,6 +62,7 @@ func runInNetNS(m *testing.M) int {
 	env.ctrl = ctrl
 	code := m.Run()
 	ctrl.Stop()
+	harness.RemoveControllerBinary()
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "controller log (%s):\n%s\n", ctrl.LogPath, tail(ctrl.Log(), 8000))
 	}

@@ -29,19 +29,20 @@ var (
 	buildErr  error
 )
 
-// ControllerBinary builds cmd/controller once per process (or returns
-// $KAKEHI_BINARY when set) and returns the binary's path.
+// ControllerBinary builds cmd/controller once per process into .cache/bin
+// (or returns $KAKEHI_BINARY when set) and returns the binary's path.
+// RemoveControllerBinary deletes it when the process is done.
 func ControllerBinary() (string, error) {
 	if p := os.Getenv("KAKEHI_BINARY"); p != "" {
 		return p, nil
 	}
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "kakehi-bin-")
-		if err != nil {
+		dir := filepath.Join(RepoRoot(), ".cache", "bin")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			buildErr = err
 			return
 		}
-		binPath = filepath.Join(dir, "kakehi")
+		binPath = filepath.Join(dir, fmt.Sprintf("kakehi-%d", os.Getpid()))
 		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/controller")
 		cmd.Dir = RepoRoot()
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -58,7 +59,7 @@ type ControllerOptions struct {
 	PortBase   int      // http=PortBase, health=+1, metrics=+2 (default 8080)
 	Args       []string // extra flags
 	ExtraFiles []*os.File
-	LogDir     string // where the process log goes (default a temp dir)
+	LogDir     string // where the process log goes (default .cache/logs)
 }
 
 // StartController starts the controller binary and waits until /readyz
@@ -103,8 +104,8 @@ func StartController(ctx context.Context, o ControllerOptions) (*Controller, err
 
 func (c *Controller) openLog(dir string) error {
 	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "kakehi-log-"); err != nil {
+		dir = filepath.Join(RepoRoot(), ".cache", "logs")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
 	}
@@ -164,4 +165,11 @@ func (c *Controller) Stop() {
 func (c *Controller) Log() string {
 	b, _ := os.ReadFile(c.LogPath)
 	return string(b)
+}
+
+// RemoveControllerBinary deletes the binary that ControllerBinary built.
+func RemoveControllerBinary() {
+	if binPath != "" && os.Getenv("KAKEHI_BINARY") == "" {
+		_ = os.Remove(binPath)
+	}
 }

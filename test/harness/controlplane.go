@@ -8,7 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -65,12 +67,23 @@ func StartControlPlane(crdDirs ...string) (*ControlPlane, error) {
 		ControlPlaneStartTimeout: 60 * time.Second,
 		ControlPlaneStopTimeout:  30 * time.Second,
 	}
-	env.ControlPlane.GetAPIServer().Configure().Set("advertise-address", APIServerAddr)
+	dir, err := os.MkdirTemp("", "kakehi-cp-")
+	if err != nil {
+		return nil, err
+	}
+	apiserver := env.ControlPlane.GetAPIServer()
+	apiserver.Configure().Set("advertise-address", APIServerAddr)
+	// A fixed cert dir keeps the serving certificate across a restart of
+	// the API server (StopAPIServer, StartAPIServer).
+	apiserver.CertDir = filepath.Join(dir, "apiserver")
+	if err := os.MkdirAll(apiserver.CertDir, 0o700); err != nil {
+		return nil, err
+	}
 	cfg, err := env.Start()
 	if err != nil {
 		return nil, fmt.Errorf("starting control plane: %w", err)
 	}
-	cp := &ControlPlane{Env: env, Config: cfg}
+	cp := &ControlPlane{Env: env, Config: cfg, dir: dir}
 	if err := cp.init(); err != nil {
 		_ = env.Stop()
 		return nil, err
@@ -84,9 +97,6 @@ func (cp *ControlPlane) init() error {
 		return err
 	}
 	if cp.Clientset, err = kubernetes.NewForConfig(cp.Config); err != nil {
-		return err
-	}
-	if cp.dir, err = os.MkdirTemp("", "kakehi-cp-"); err != nil {
 		return err
 	}
 	cp.Kubeconfig = filepath.Join(cp.dir, "kubeconfig")
@@ -112,6 +122,54 @@ func (cp *ControlPlane) WaitForResource(ctx context.Context, gvr schema.GroupVer
 		}
 	}
 }
+
+// StopAPIServer kills kube-apiserver alone (etcd keeps running), as a
+// crash would, and waits until it is gone. Only a kube-apiserver that is a
+// child of this process is touched.
+func (cp *ControlPlane) StopAPIServer() error {
+	pid, err := childProcess("kube-apiserver")
+	if err != nil {
+		return err
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return err
+	}
+	return cp.Env.ControlPlane.APIServer.Stop() // reaps the process
+}
+
+// childProcess returns the pid of this process's child named comm.
+func childProcess(comm string) (int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	self := os.Getpid()
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// stat: pid (comm) state ppid ...
+		s := string(stat)
+		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || closing < open {
+			continue
+		}
+		fields := strings.Fields(s[closing+1:])
+		if s[open+1:closing] == comm && len(fields) > 1 && fields[1] == strconv.Itoa(self) {
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("no child process %q", comm)
+}
+
+// StartAPIServer starts kube-apiserver again on the same address with the
+// same certificates and users.
+func (cp *ControlPlane) StartAPIServer() error { return cp.Env.ControlPlane.APIServer.Start() }
 
 // Stop stops the control plane and removes its files.
 func (cp *ControlPlane) Stop() error {

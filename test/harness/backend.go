@@ -26,7 +26,8 @@ type Echo struct {
 }
 
 // Pod is a backend "pod": a real HTTP server on its own address that
-// answers every request with an Echo.
+// answers every request with an Echo, after the delay given by a ?sleep=
+// query parameter (a Go duration, at most 30 s) when there is one.
 type Pod struct {
 	Service string
 	Name    string
@@ -59,8 +60,18 @@ func (p *Pod) Addr() string { return p.l.Addr().String() }
 // Hits returns how many requests the pod answered.
 func (p *Pod) Hits() int64 { return p.hits.Load() }
 
+// maxSleep bounds the ?sleep= delay a request may ask a pod for.
+const maxSleep = 30 * time.Second
+
 func (p *Pod) serve(w http.ResponseWriter, r *http.Request) {
 	p.hits.Add(1)
+	if d, err := time.ParseDuration(r.URL.Query().Get("sleep")); err == nil && d > 0 {
+		select {
+		case <-time.After(min(d, maxSleep)): // the pod is slow on request
+		case <-r.Context().Done():
+			return
+		}
+	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	e := Echo{
 		Service: p.Service, Pod: p.Name, Method: r.Method, Path: r.URL.Path,

@@ -1,0 +1,133 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kakehi/kakehi/test/harness"
+)
+
+// TestSIGTERMDrainsWithoutFailingAcceptedRequests sends SIGTERM to a
+// controller under load with long requests in flight. /readyz must fail
+// first; every request the proxy accepted must succeed (the only allowed
+// failures are connections refused after the listener closed); the long
+// requests finish within the grace period; the process exits.
+func TestSIGTERMDrainsWithoutFailingAcceptedRequests(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const class, controller = "kakehi-sigterm", "kakehi.dev/sigterm-test"
+	newBackends(t, "sigterm", 2, "drain")
+	ing := harness.Ingress("sigterm", "drain", class, harness.Rule("drain.test", harness.Path(prefix, "/", "drain")))
+	if err := harness.CreateAll(ctx, env.cp.Client, harness.IngressClass(class, controller, false), ing); err != nil {
+		t.Fatal(err)
+	}
+	c, err := harness.StartController(ctx, harness.ControllerOptions{
+		Kubeconfig: env.cp.Kubeconfig, PortBase: 8480,
+		Args: []string{"--ingress-class", class, "--controller-name", controller,
+			"--shutdown-delay", "1s", "--shutdown-grace", "15s"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	eventually(t, 10*time.Second, func() error {
+		r, err := do(c.HTTPAddr, "GET", "drain.test", "/", "")
+		if err != nil || r.Echo == nil {
+			return fmt.Errorf("not routing yet: %v", err)
+		}
+		return nil
+	})
+
+	var long sync.WaitGroup
+	var longOK atomic.Int64
+	longErrs := make(chan error, 5)
+	for i := 0; i < 5; i++ {
+		long.Add(1)
+		go func() {
+			defer long.Done()
+			r, err := do(c.HTTPAddr, "GET", "drain.test", "/slow?sleep=3s", "")
+			if err == nil && r.Echo == nil {
+				err = errStatus(r)
+			}
+			if err != nil {
+				longErrs <- err
+				return
+			}
+			longOK.Add(1)
+		}()
+	}
+	var accepted, refused, failed atomic.Int64
+	var firstErr atomic.Value
+	stop := make(chan struct{})
+	var loaders sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		loaders.Add(1)
+		go func() {
+			defer loaders.Done()
+			for n := 0; n < 100000; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r, err := do(c.HTTPAddr, "GET", "drain.test", "/", "")
+				switch {
+				case errors.Is(err, syscall.ECONNREFUSED):
+					refused.Add(1)
+				case err == nil && r.Echo != nil:
+					accepted.Add(1)
+				default:
+					if err == nil {
+						err = errStatus(r)
+					}
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+			}
+		}()
+	}
+	eventually(t, 10*time.Second, func() error {
+		if accepted.Load() < 200 {
+			return fmt.Errorf("only %d requests so far", accepted.Load())
+		}
+		return nil
+	})
+	if err := c.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() error {
+		resp, err := http.Get("http://" + c.HealthAddr + "/readyz")
+		if err != nil {
+			return nil // health server already gone: also not ready
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return errors.New("/readyz still 200 after SIGTERM")
+		}
+		return nil
+	})
+	long.Wait()
+	select {
+	case <-c.Done():
+	case <-time.After(30 * time.Second):
+		t.Error("controller did not exit within shutdown-delay + grace")
+	}
+	close(stop)
+	loaders.Wait()
+	close(longErrs)
+	for err := range longErrs {
+		t.Errorf("long request in flight at SIGTERM failed: %v", err)
+	}
+	t.Logf("SIGTERM under load: %d accepted requests succeeded, %d failed, %d refused after the listener closed, %d/5 long requests completed",
+		accepted.Load(), failed.Load(), refused.Load(), longOK.Load())
+	if failed.Load() != 0 {
+		t.Errorf("%d accepted requests failed (first: %v)", failed.Load(), firstErr.Load())
+	}
+}

@@ -29,6 +29,24 @@ const (
 	causeBackendGone        = metrics.CauseBackendGone
 )
 
+// causeDetail explains, for the body of a proxy-generated error, why the
+// backend did not answer; "" where the reason phrase says enough.
+func causeDetail(cause string) string {
+	switch cause {
+	case causeBackendGone:
+		return "Bad Gateway: the backend endpoint left the route table and its drain grace ran out"
+	case causeBackendTimeout:
+		return "Gateway Timeout: the backend did not answer in time"
+	case causeConnectTimeout:
+		return "Gateway Timeout: connecting to the backend timed out"
+	case causeRetriesExhausted:
+		return "Service Unavailable: no backend endpoint accepted the connection"
+	case causeBackendError:
+		return "Bad Gateway: the backend failed after it took the request"
+	}
+	return ""
+}
+
 // statusText returns the reason phrase of the codes the proxy sends.
 func statusText(code int) string {
 	switch code {
@@ -75,6 +93,9 @@ type answer struct {
 func appendAnswer(dst []byte, a answer, now time.Time) []byte {
 	text := statusText(a.status)
 	body := a.detail
+	if body == "" {
+		body = causeDetail(a.cause)
+	}
 	if body == "" {
 		body = text
 	}

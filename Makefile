@@ -17,7 +17,7 @@ control-plane:
 	@./hack/build-control-plane.sh >/dev/null
 
 ## test: formatting, vet, staticcheck, unit tests (race), e2e tests against a real API server
-test: check control-plane unit e2e
+test: check verify-generate image-check control-plane unit e2e
 
 unit:
 	$(GO) test -race -count=1 ./pkg/... ./cmd/...

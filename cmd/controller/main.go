@@ -13,21 +13,27 @@ import (
 	"net/http"
 	"os"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/kakehi/kakehi/pkg/apis/v1alpha1"
 	"github.com/kakehi/kakehi/pkg/metrics"
 	"github.com/kakehi/kakehi/pkg/proxy"
 	"github.com/kakehi/kakehi/pkg/reconcile"
 	"github.com/kakehi/kakehi/pkg/route"
 )
+
+// version is stamped at build time (-ldflags "-X main.version=...").
+var version = "dev"
 
 func main() {
 	cfg, _, err := parseFlags(os.Args[1:])
@@ -39,6 +45,7 @@ func main() {
 		os.Exit(2)
 	}
 	ctrl.SetLogger(zap.New())
+	ctrl.Log.Info("starting kakehi", "version", version, "ingressClass", cfg.ingressClass)
 	if err := run(ctrl.SetupSignalHandler(), cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "kakehi:", err)
 		os.Exit(1)
@@ -118,6 +125,7 @@ func run(ctx context.Context, cfg *config) error {
 func managerOptions(cfg *config) ctrl.Options {
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
+	_ = v1alpha1.AddToScheme(scheme)
 	opts := ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: cfg.metricsAddr},
@@ -127,6 +135,12 @@ func managerOptions(cfg *config) ctrl.Options {
 	}
 	if cfg.watchNamespace != "" {
 		opts.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{cfg.watchNamespace: {}}}
+		if ns := cfg.publishSvc.Namespace; ns != "" && ns != cfg.watchNamespace {
+			// The published Service may live outside the watched namespace.
+			opts.Cache.ByObject = map[client.Object]cache.ByObject{&corev1.Service{}: {
+				Namespaces: map[string]cache.Config{cfg.watchNamespace: {}, ns: {}},
+			}}
+		}
 	}
 	return opts
 }

@@ -67,7 +67,10 @@ func (c *Controller) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&networkingv1.Ingress{}, enqueue).
 		Watches(&networkingv1.IngressClass{}, enqueue).
 		Watches(&corev1.Service{}, enqueue).
-		Watches(&discoveryv1.EndpointSlice{}, enqueue)
+		Watches(&discoveryv1.EndpointSlice{}, enqueue).
+		// One rebuild at start, so that an empty cluster or namespace
+		// still publishes a (empty) table and the replica turns ready.
+		WatchesRawSource(source.Channel(startOnce(), enqueue))
 	if c.Secrets != nil {
 		// One pending event is enough: the rebuild it causes reads the
 		// latest state of every watched Secret.
@@ -81,6 +84,13 @@ func (c *Controller) SetupWithManager(mgr ctrl.Manager) error {
 		b = b.WatchesRawSource(source.Channel(changed, enqueue))
 	}
 	return b.Complete(c)
+}
+
+// startOnce returns a channel holding one event.
+func startOnce() <-chan event.GenericEvent {
+	ch := make(chan event.GenericEvent, 1)
+	ch <- event.GenericEvent{}
+	return ch
 }
 
 // enqueueHandler maps every event to rebuildKey after the hold-off. The

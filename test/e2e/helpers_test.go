@@ -130,10 +130,19 @@ var serviceIndex int
 // PodRange.
 func newBackends(t testing.TB, ns string, n int, names ...string) *backendSet {
 	t.Helper()
+	return newBackendsOpt(t, ns, n, true, names...)
+}
+
+// newBackendsOpt is newBackends, creating the namespace only when
+// createNS is set.
+func newBackendsOpt(t testing.TB, ns string, n int, createNS bool, names ...string) *backendSet {
+	t.Helper()
 	ctx := context.Background()
 	bs := &backendSet{t: t, ns: ns, pods: map[string][]*harness.Pod{}}
-	if err := harness.CreateAll(ctx, env.cp.Client, harness.Namespace(ns)); err != nil {
-		t.Fatal(err)
+	if createNS {
+		if err := harness.CreateAll(ctx, env.cp.Client, harness.Namespace(ns)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, svc := range names {
 		s := serviceIndex

@@ -27,6 +27,10 @@ const PodRange = "198.18.0.0/15"
 // non-loopback address).
 const APIServerAddr = "198.18.0.1"
 
+// PodIPv6 returns the IPv6 address of pod n (0–3) of IPv6 service s (0–3):
+// fd00:198:18::<s><n> from a unique-local range, assigned in SetupNetNS.
+func PodIPv6(s, n int) string { return fmt.Sprintf("fd00:198:18::%d%d", s+1, n+1) }
+
 // InNetNS reports whether this process runs in the private namespace made by
 // ReexecInNetNS.
 func InNetNS() bool { return os.Getenv(envInNetNS) == "1" }
@@ -72,7 +76,12 @@ func SetupNetNS() error {
 		{"link", "set", "lo", "up"},
 		{"addr", "add", APIServerAddr + "/32", "dev", "lo"},
 		{"route", "add", "local", PodRange, "dev", "lo"},
-		{"-6", "route", "add", "local", "fd00:198:18::/48", "dev", "lo"},
+	}
+	// IPv6 binds need assigned addresses: pod n of service s gets PodIPv6(s, n).
+	for s := 0; s < 4; s++ {
+		for n := 0; n < 4; n++ {
+			steps = append(steps, []string{"-6", "addr", "add", PodIPv6(s, n) + "/128", "dev", "lo", "nodad"})
+		}
 	}
 	for _, args := range steps {
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -95,20 +96,12 @@ func run(ctx context.Context, cfg *config) error {
 		Recorder: mgr.GetEventRecorder("kakehi"),
 		Metrics:  reconcileMetrics,
 	}
+	rec.Policies = policiesServed(mgr)
 	if err := rec.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up reconciler: %w", err)
 	}
-	leader := &reconcile.Leader{Namespace: leaderElectionNamespace(cfg.leaderElectNS),
-		Name: "kakehi-" + cfg.ingressClass, LeaseDuration: cfg.leaseDuration}
-	if cfg.leaderElect {
-		leader.Client = clientset
-	}
-	status := &reconcile.StatusWriter{Client: mgr.GetClient(), Options: rec.Options,
-		PublishService: cfg.publishSvc, PublishAddresses: cfg.publishAddrs, Leader: leader}
-	if status.Enabled() {
-		if err := errors.Join(status.SetupWithManager(mgr), mgr.Add(leader)); err != nil {
-			return fmt.Errorf("setting up status writer: %w", err)
-		}
+	if err := setupStatus(mgr, cfg, clientset, rec); err != nil {
+		return fmt.Errorf("setting up status writers: %w", err)
 	}
 	drain := &drainer{srv: srv, delay: cfg.shutdownDelay, grace: cfg.shutdownGrace}
 	if err := errors.Join(
@@ -119,6 +112,39 @@ func run(ctx context.Context, cfg *config) error {
 		return err
 	}
 	return drain.run(ctx, mgr, httpListener)
+}
+
+// setupStatus adds the leader elector and the status writers: Ingress
+// load-balancer status (when there is an address to publish) and
+// RoutePolicy conditions (when the CRD is installed).
+func setupStatus(mgr ctrl.Manager, cfg *config, clientset kubernetes.Interface, rec *reconcile.Controller) error {
+	leader := &reconcile.Leader{Namespace: leaderElectionNamespace(cfg.leaderElectNS),
+		Name: "kakehi-" + cfg.ingressClass, LeaseDuration: cfg.leaseDuration}
+	if cfg.leaderElect {
+		leader.Client = clientset
+	}
+	errs := []error{mgr.Add(leader)}
+	status := &reconcile.StatusWriter{Client: mgr.GetClient(), Options: rec.Options,
+		PublishService: cfg.publishSvc, PublishAddresses: cfg.publishAddrs, Leader: leader}
+	if status.Enabled() {
+		errs = append(errs, status.SetupWithManager(mgr))
+	}
+	if rec.Policies {
+		policies := &reconcile.PolicyStatusWriter{Client: mgr.GetClient(), Options: rec.Options, Leader: leader}
+		errs = append(errs, policies.SetupWithManager(mgr))
+	}
+	return errors.Join(errs...)
+}
+
+// policiesServed reports whether the API server serves the RoutePolicy
+// CRD; without it Kakehi runs with Ingress semantics alone.
+func policiesServed(mgr ctrl.Manager) bool {
+	_, err := mgr.GetRESTMapper().RESTMapping(schema.GroupKind{Group: v1alpha1.GroupVersion.Group, Kind: "RoutePolicy"}, v1alpha1.GroupVersion.Version)
+	if err != nil {
+		ctrl.Log.Info("RoutePolicy CRD not served: policies are off (install config/crd to use them)", "error", err.Error())
+		return false
+	}
+	return true
 }
 
 // managerOptions maps flags onto controller-runtime's manager options.

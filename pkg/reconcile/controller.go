@@ -21,6 +21,7 @@ import (
 	crreconcile "sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	"github.com/kakehi/kakehi/pkg/apis/v1alpha1"
 	"github.com/kakehi/kakehi/pkg/metrics"
 	"github.com/kakehi/kakehi/pkg/route"
 )
@@ -49,6 +50,8 @@ type Controller struct {
 	// Secrets watches the TLS Secrets that the table references; nil
 	// means TLS Secrets are not read.
 	Secrets *SecretWatcher
+	// Policies says the RoutePolicy CRD is installed and watched.
+	Policies bool
 
 	version uint64
 	emitted map[Problem]struct{}
@@ -71,6 +74,9 @@ func (c *Controller) SetupWithManager(mgr ctrl.Manager) error {
 		// One rebuild at start, so that an empty cluster or namespace
 		// still publishes a (empty) table and the replica turns ready.
 		WatchesRawSource(source.Channel(startOnce(), enqueue))
+	if c.Policies {
+		b = b.Watches(&v1alpha1.RoutePolicy{}, enqueue)
+	}
 	if c.Secrets != nil {
 		// One pending event is enough: the rebuild it causes reads the
 		// latest state of every watched Secret.
@@ -151,12 +157,20 @@ func (c *Controller) snapshot(ctx context.Context) (*Snapshot, error) {
 			return nil, err
 		}
 	}
-	return &Snapshot{
+	snap := &Snapshot{
 		IngressClasses: classes.Items,
 		Ingresses:      ings.Items,
 		Services:       svcs.Items,
 		EndpointSlices: slices.Items,
-	}, nil
+	}
+	if c.Policies {
+		var pols v1alpha1.RoutePolicyList
+		if err := c.Reader.List(ctx, &pols, client.UnsafeDisableDeepCopy); err != nil {
+			return nil, err
+		}
+		snap.RoutePolicies = pols.Items
+	}
+	return snap, nil
 }
 
 // secretSyncWait bounds how long a rebuild waits for the first list of a

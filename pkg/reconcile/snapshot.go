@@ -15,6 +15,8 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kakehi/kakehi/pkg/apis/v1alpha1"
 )
 
 // Options say which Ingresses are ours.
@@ -49,6 +51,8 @@ type Snapshot struct {
 	// Secrets are the TLS Secrets the Ingresses reference (see
 	// TLSSecretRefs); no other Secret needs to be here.
 	Secrets []corev1.Secret
+	// RoutePolicies are every RoutePolicy in the watched namespaces.
+	RoutePolicies []v1alpha1.RoutePolicy
 }
 
 // Problem is one rejected field or object, or a piece of information, found

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/kakehi/kakehi/pkg/apis/v1alpha1"
 	"os"
 	"strings"
 
@@ -96,6 +97,12 @@ func decodeObject(snap *Snapshot, doc []byte) error {
 		err := yaml.UnmarshalStrict(doc, &o)
 		defaultNamespace(&o.ObjectMeta)
 		snap.EndpointSlices = append(snap.EndpointSlices, o)
+		return err
+	case "kakehi.dev/v1alpha1 RoutePolicy":
+		var o v1alpha1.RoutePolicy
+		err := yaml.UnmarshalStrict(doc, &o)
+		defaultNamespace(&o.ObjectMeta)
+		snap.RoutePolicies = append(snap.RoutePolicies, o)
 		return err
 	case "v1 Secret":
 		var o corev1.Secret

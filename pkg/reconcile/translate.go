@@ -48,6 +48,7 @@ func Build(snap *Snapshot, opts Options, gen *route.Generation, version uint64) 
 
 		allowExternalName: opts.AllowExternalName,
 	}
+	t.policies, _ = ResolvePolicies(snap, opts)
 	t.certs.begin()
 	if err := t.defaultCertificate(opts); err != nil {
 		t.problems = append(t.problems, Problem{Kind: "Secret", Namespace: opts.DefaultTLSSecret.Namespace,
@@ -68,6 +69,7 @@ type translator struct {
 	owners   map[ruleKey]ruleOwner // who holds each route
 	defOwner *ruleOwner            // who holds the default backend
 	certs    *CertCache
+	policies map[objKey]*route.Policy // by Ingress
 	problems []Problem
 
 	allowExternalName bool
@@ -248,5 +250,6 @@ func (t *translator) target(ing *networkingv1.Ingress, svc *networkingv1.Ingress
 		Service:   svc.Name,
 		Port:      portAsWritten(svc.Port),
 		Cluster:   cr.cluster,
+		Policy:    t.policies[objKey{ing.Namespace, ing.Name}],
 	}
 }

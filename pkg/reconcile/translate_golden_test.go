@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,7 +47,19 @@ func loadCase(t testing.TB, name string) *Snapshot {
 func buildOutput(snap *Snapshot) string {
 	gen := route.NewRegistry(nil).Begin()
 	table, problems := Build(snap, testOptions, gen, 1)
-	return table.Dump() + renderProblems(problems)
+	return table.Dump() + renderProblems(problems) + renderPolicies(snap)
+}
+
+// renderPolicies formats the RoutePolicy resolution, one line per policy.
+func renderPolicies(snap *Snapshot) string {
+	_, results := ResolvePolicies(snap, testOptions)
+	var sb strings.Builder
+	for _, r := range results {
+		fmt.Fprintf(&sb, "policy %s/%s %s=%s(%s: %s) %s=%s(%s: %s)\n", r.Namespace, r.Name,
+			r.Accepted.Type, r.Accepted.Status, r.Accepted.Reason, r.Accepted.Message,
+			r.ResolvedRefs.Type, r.ResolvedRefs.Status, r.ResolvedRefs.Reason, r.ResolvedRefs.Message)
+	}
+	return sb.String()
 }
 
 // TestGolden builds every testdata/<case>.yaml and compares the output with

@@ -19,7 +19,11 @@ func shuffleSnapshot(snap *Snapshot, rng *rand.Rand) *Snapshot {
 		Services:       append(snap.Services[:0:0], snap.Services...),
 		EndpointSlices: append(snap.EndpointSlices[:0:0], snap.EndpointSlices...),
 		Secrets:        append(snap.Secrets[:0:0], snap.Secrets...),
+		RoutePolicies:  append(snap.RoutePolicies[:0:0], snap.RoutePolicies...),
 	}
+	rng.Shuffle(len(out.RoutePolicies), func(i, j int) {
+		out.RoutePolicies[i], out.RoutePolicies[j] = out.RoutePolicies[j], out.RoutePolicies[i]
+	})
 	rng.Shuffle(len(out.Secrets), func(i, j int) { out.Secrets[i], out.Secrets[j] = out.Secrets[j], out.Secrets[i] })
 	rng.Shuffle(len(out.IngressClasses), func(i, j int) {
 		out.IngressClasses[i], out.IngressClasses[j] = out.IngressClasses[j], out.IngressClasses[i]
@@ -83,6 +87,10 @@ func mergeDistinct(dst, s *Snapshot, ns string) {
 	for _, o := range s.Secrets {
 		o.Namespace = ns + "-" + o.Namespace
 		dst.Secrets = append(dst.Secrets, o)
+	}
+	for _, o := range s.RoutePolicies {
+		o.Namespace = ns + "-" + o.Namespace
+		dst.RoutePolicies = append(dst.RoutePolicies, o)
 	}
 }
 

@@ -1,6 +1,7 @@
 package route
 
 import (
+	"hash/fnv"
 	"strconv"
 	"sync/atomic"
 )
@@ -20,9 +21,10 @@ func (t Token) String() string { return strconv.FormatUint(uint64(t), 10) }
 // Registry.
 type Backend struct {
 	// immutable after creation:
-	token Token
-	addr  string // "ip:port", IPv6 in brackets
-	pod   string // "namespace/pod" when known, else ""
+	token  Token
+	addr   string // "ip:port", IPv6 in brackets
+	pod    string // "namespace/pod" when known, else ""
+	sticky string // see StickyKey
 
 	// state, shared across tables:
 	active   atomic.Int64  // requests currently linked
@@ -71,3 +73,10 @@ func (b *Backend) Release() { b.active.Add(-1) }
 
 // RecordFailure counts a connect or transport failure against the backend.
 func (b *Backend) RecordFailure() { b.failures.Add(1) }
+
+// stickyKey hashes addr into the sticky-session cookie value.
+func stickyKey(addr string) string {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(addr))
+	return strconv.FormatUint(h.Sum64(), 36)
+}

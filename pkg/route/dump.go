@@ -71,6 +71,9 @@ func (t *Target) describe() string {
 	if len(addrs) == 0 && c.reason != "" {
 		s += " (" + c.reason + ")"
 	}
+	if t.Policy != nil {
+		s += " policy=" + t.Policy.Source
+	}
 	return s
 }
 

@@ -49,7 +49,7 @@ func (g *Generation) Backend(addr, pod string) *Backend {
 	b, ok := r.byAddr[addr]
 	if !ok {
 		r.nextToken++
-		b = &Backend{token: r.nextToken, addr: addr, pod: pod, gone: make(chan struct{})}
+		b = &Backend{token: r.nextToken, addr: addr, pod: pod, sticky: stickyKey(addr), gone: make(chan struct{})}
 		r.byAddr[addr] = b
 	}
 	r.mu.Unlock()

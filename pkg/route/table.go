@@ -13,6 +13,7 @@ type Target struct {
 	Service   string
 	Port      string // the Ingress's port: a number or a name
 	Cluster   *Cluster
+	Policy    *Policy // nil: the proxy's defaults
 }
 
 // PathKind says how a Path matches request paths.

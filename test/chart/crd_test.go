@@ -177,7 +177,7 @@ func TestRoutePolicyDefaultsAndStatus(t *testing.T) {
 	defer func() { _ = c.Delete(ctx, p) }()
 	want := []v1alpha1.RetryOn{v1alpha1.RetryOnConnectFailure, v1alpha1.RetryOnRefusedStream}
 	if !slices.Equal(p.Spec.Retries.On, want) {
-		t.Errorf("retries.on defaulted to %v, want %v", p.Spec.Retries.On, want)
+		t.Errorf("retries.retryOn defaulted to %v, want %v", p.Spec.Retries.On, want)
 	}
 
 	cond := func(typ string) metav1.Condition {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -41,7 +42,7 @@ func runInNetNS(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	cp, err := harness.StartControlPlane()
+	cp, err := harness.StartControlPlane(filepath.Join(harness.RepoRoot(), "config", "crd"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1

@@ -3,6 +3,7 @@ package harness
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,12 +14,15 @@ import (
 	"syscall"
 	"time"
 
+	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/kakehi/kakehi/pkg/apis/v1alpha1"
 )
 
 // ControlPlane is a running kube-apiserver and etcd.
@@ -93,7 +97,11 @@ func StartControlPlane(crdDirs ...string) (*ControlPlane, error) {
 
 func (cp *ControlPlane) init() error {
 	var err error
-	if cp.Client, err = client.New(cp.Config, client.Options{Scheme: clientgoscheme.Scheme}); err != nil {
+	scheme := kruntime.NewScheme()
+	if err := errors.Join(clientgoscheme.AddToScheme(scheme), v1alpha1.AddToScheme(scheme)); err != nil {
+		return err
+	}
+	if cp.Client, err = client.New(cp.Config, client.Options{Scheme: scheme}); err != nil {
 		return err
 	}
 	if cp.Clientset, err = kubernetes.NewForConfig(cp.Config); err != nil {

@@ -163,14 +163,15 @@ type Retries struct {
 	// +kubebuilder:validation:Maximum=10
 	Attempts int32 `json:"attempts"`
 
-	// On lists the failures that allow another attempt. Left out, it is
+	// On (retryOn in YAML: a bare "on" key is read as the boolean true by
+	// YAML 1.1 parsers) lists the failures that allow another attempt. Left out, it is
 	// connect-failure and refused-stream: the failures after which the
 	// backend cannot have seen the request.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=6
 	// +kubebuilder:default={"connect-failure","refused-stream"}
-	On []RetryOn `json:"on,omitempty"`
+	On []RetryOn `json:"retryOn,omitempty"`
 }
 
 // LoadBalancingPolicy is how an endpoint is chosen for a request.

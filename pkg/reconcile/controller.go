@@ -55,6 +55,7 @@ type Controller struct {
 
 	version uint64
 	emitted map[Problem]struct{}
+	synced  *syncedEvents
 }
 
 // SetupWithManager registers the controller with mgr.
@@ -232,7 +233,21 @@ func (c *Controller) emit(ctx context.Context, snap *Snapshot, problems []Proble
 		}
 	}
 	c.emitted = next
+	warned := make(map[types.NamespacedName]bool)
+	for _, p := range problems {
+		if p.Kind == "Ingress" && p.Type == corev1.EventTypeWarning {
+			warned[types.NamespacedName{Namespace: p.Namespace, Name: p.Name}] = true
+		}
+	}
+	if c.synced == nil {
+		c.synced = newSyncedEvents(syncedEventInterval)
+	}
+	c.synced.announce(c.Recorder, Ours(snap, c.Options), warned, c.version, time.Now())
 }
+
+// syncedEventInterval bounds Normal "Synced" events to one per Ingress per
+// interval.
+const syncedEventInterval = 10 * time.Second
 
 // findObject returns the object a Problem is about, from the snapshot.
 func findObject(snap *Snapshot, p Problem) client.Object {

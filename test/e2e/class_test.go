@@ -17,17 +17,23 @@ import (
 // warningEvent returns nil once a Warning Event with reason is recorded for
 // Ingress ns/name.
 func warningEvent(ns, name, reason string) func() error {
+	return eventOf(ns, name, corev1.EventTypeWarning, reason)
+}
+
+// eventOf returns nil once an Event of type typ with reason is recorded
+// for Ingress ns/name.
+func eventOf(ns, name, typ, reason string) func() error {
 	return func() error {
 		var evs corev1.EventList
 		if err := env.cp.Client.List(context.Background(), &evs, client.InNamespace(ns)); err != nil {
 			return err
 		}
 		for _, e := range evs.Items {
-			if e.InvolvedObject.Kind == "Ingress" && e.InvolvedObject.Name == name && e.Reason == reason && e.Type == corev1.EventTypeWarning {
+			if e.InvolvedObject.Kind == "Ingress" && e.InvolvedObject.Name == name && e.Reason == reason && e.Type == typ {
 				return nil
 			}
 		}
-		return fmt.Errorf("no Warning event %s on ingress %s/%s among %d events", reason, ns, name, len(evs.Items))
+		return fmt.Errorf("no %s event %s on ingress %s/%s among %d events", typ, reason, ns, name, len(evs.Items))
 	}
 }
 

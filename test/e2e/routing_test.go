@@ -48,6 +48,7 @@ func TestHostRulesExactWildcardAndNoMatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, routesTo("exact.hosts.test", "/", "exact-host", ""))
+	eventually(t, 10*time.Second, eventOf("hosts", "hosts", "Normal", "Synced"))
 	checkRoutes(t, []routeCase{
 		{"exact.hosts.test", "/anything", "exact-host", 0},
 		{"EXACT.Hosts.TEST", "/", "exact-host", 0},

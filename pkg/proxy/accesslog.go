@@ -4,6 +4,7 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -95,7 +96,7 @@ func (l *accessLog) record(s *stream.Stream) {
 func appendRecord(b []byte, s *stream.Stream) []byte {
 	c, m := &s.Ctx, &s.Metrics
 	b = append(b, `{"time":"`...)
-	b = m.End.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000Z07:00")
+	b = appendLogTime(b, m.End)
 	b = jsonField(b, "client", c.ClientAddr)
 	b = jsonField(b, "method", c.Method)
 	b = jsonField(b, "authority", c.Authority)
@@ -155,12 +156,47 @@ func appendSeconds(b []byte, d time.Duration) []byte {
 	return strconv.AppendFloat(b, d.Seconds(), 'f', 6, 64)
 }
 
+// logSecond caches the formatted UTC second of access-log times.
+type logSecond struct {
+	sec int64
+	b   [19]byte // 2006-01-02T15:04:05
+}
+
+var logSeconds atomic.Pointer[logSecond]
+
+// appendLogTime appends t as RFC 3339 UTC with microseconds, formatting
+// the date and time of day at most once per second.
+func appendLogTime(b []byte, t time.Time) []byte {
+	sec := t.Unix()
+	ls := logSeconds.Load()
+	if ls == nil || ls.sec != sec {
+		ls = &logSecond{sec: sec}
+		t.UTC().AppendFormat(ls.b[:0], "2006-01-02T15:04:05")
+		logSeconds.Store(ls)
+	}
+	b = append(b, ls.b[:]...)
+	us := t.Nanosecond() / 1000
+	b = append(b, '.',
+		byte('0'+us/100000), byte('0'+us/10000%10), byte('0'+us/1000%10),
+		byte('0'+us/100%10), byte('0'+us/10%10), byte('0'+us%10), 'Z')
+	return b
+}
+
 const hexDigits = "0123456789abcdef"
 
 // appendJSONString appends s escaped for a JSON string body: quotes,
 // backslashes and control bytes escaped, invalid UTF-8 replaced by U+FFFD.
 func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); {
+	clean := 0
+	for clean < len(s) {
+		c := s[clean]
+		if c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			break
+		}
+		clean++
+	}
+	b = append(b, s[:clean]...)
+	for i := clean; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			switch {

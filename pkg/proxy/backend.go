@@ -20,12 +20,16 @@ const staleCheckAfter = time.Second
 type bconn struct {
 	nc     net.Conn
 	raw    syscall.RawConn // nil when nc is not a *net.TCPConn
+	tcp    *net.TCPConn    // nc, when it is one (for splice)
 	b      *route.Backend
 	since  time.Time // when it went idle
 	reused bool      // taken from the pool for the current request
 	rdl    deadline
 	wdl    deadline
 }
+
+// read reads from the backend.
+func (bc *bconn) read(p []byte) (int, error) { return bc.nc.Read(p) }
 
 // endpointPool holds the idle connections of one endpoint, newest last.
 type endpointPool struct {
@@ -41,6 +45,7 @@ type backendPools struct {
 	idleTimeout time.Duration
 	open        atomic.Int64 // connections open, busy or idle
 	idle        atomic.Int64 // connections idle in pools
+	closed      atomic.Bool  // the server stopped: nothing is pooled any more
 }
 
 func (p *backendPools) pool(b *route.Backend) *endpointPool {
@@ -51,8 +56,11 @@ func (p *backendPools) pool(b *route.Backend) *endpointPool {
 	return v.(*endpointPool)
 }
 
-// get returns an idle connection to b that still looks open, or nil.
-func (p *backendPools) get(b *route.Backend, now time.Time) *bconn {
+// get returns an idle connection to b that still looks open, or nil. A
+// connection idle for over staleCheckAfter, or any connection when probe
+// is set (the request could not be replayed if the backend had closed
+// it), is first probed for a close by the backend.
+func (p *backendPools) get(b *route.Backend, now time.Time, probe bool) *bconn {
 	ep := p.pool(b)
 	for {
 		ep.mu.Lock()
@@ -67,7 +75,7 @@ func (p *backendPools) get(b *route.Backend, now time.Time) *bconn {
 		ep.mu.Unlock()
 		p.idle.Add(-1)
 		age := now.Sub(bc.since)
-		if age > p.idleTimeout || (age > staleCheckAfter && !peekOpen(bc.raw)) {
+		if age > p.idleTimeout || ((probe || age > staleCheckAfter) && !peekOpen(bc.raw)) {
 			p.close(bc)
 			continue
 		}
@@ -79,7 +87,7 @@ func (p *backendPools) get(b *route.Backend, now time.Time) *bconn {
 // put returns bc to its endpoint's pool, or closes it when the pool is full
 // or the endpoint has been retired.
 func (p *backendPools) put(bc *bconn, now time.Time) {
-	if bc.b.Retired() {
+	if bc.b.Retired() || p.closed.Load() {
 		p.close(bc)
 		return
 	}
@@ -95,6 +103,9 @@ func (p *backendPools) put(bc *bconn, now time.Time) {
 	ep.idle = append(ep.idle, bc)
 	ep.mu.Unlock()
 	p.idle.Add(1)
+	if p.closed.Load() { // the server stopped meanwhile: its reap may have missed bc
+		p.reap(now, true)
+	}
 }
 
 // close closes a connection that is not in a pool.
@@ -160,6 +171,7 @@ func (p *backendPools) dial(b *route.Backend, timeout time.Duration) (*bconn, er
 	bc := &bconn{nc: nc, b: b}
 	if tc, ok := nc.(*net.TCPConn); ok {
 		bc.raw, _ = tc.SyscallConn()
+		bc.tcp = tc
 	}
 	return bc, nil
 }

@@ -26,6 +26,8 @@ type pump struct {
 	status       int    // the answer if no response was sent yet; 0 to just close
 	n            int64  // body bytes read from the client
 	restS, restE int    // pipelined bytes left in Front after a chunked body
+
+	lr io.LimitedReader // for splicing the body
 }
 
 // startPump starts streaming the rest of the request body to bc.
@@ -109,9 +111,23 @@ func (p *pump) clientReadFailed(err error) error {
 // pumpLength copies the Content-Length bytes still due.
 func (c *conn) pumpLength(bc *bconn) error {
 	p, buf, idle := &c.pump, c.st.Front, c.srv.opt.BodyIdleTimeout
+	if left := c.ex.bodyLeft; canSplice(bc.tcp, c.tcp, left, len(buf)) {
+		k, err := spliceN(bc.tcp, c.tcp, &p.lr, left, idle, &c.rdl, &bc.wdl)
+		p.n += k
+		if err == nil {
+			return nil
+		}
+		if open, _ := peek(c.raw); !open || errors.Is(err, io.ErrUnexpectedEOF) {
+			return p.fail(causeClientAborted, 0, err)
+		}
+		if isTimeout(err) {
+			return p.fail(causeClientTimeout, 408, err)
+		}
+		return p.fail(causeBackendError, 502, err)
+	}
 	for left := c.ex.bodyLeft; left > 0; {
 		setRead(c.nc, &c.rdl, time.Now(), idle)
-		n, err := c.nc.Read(buf[:min(int64(len(buf)), left)])
+		n, err := c.read(buf[:min(int64(len(buf)), left)])
 		if n > 0 {
 			p.n += int64(n)
 			left -= int64(n)
@@ -137,7 +153,7 @@ func (c *conn) pumpChunked(bc *bconn) error {
 	p, buf, idle, k := &c.pump, c.st.Front, c.srv.opt.BodyIdleTimeout, &c.ex.chunk
 	for !k.done() {
 		setRead(c.nc, &c.rdl, time.Now(), idle)
-		m, err := c.nc.Read(buf)
+		m, err := c.read(buf)
 		if m == 0 && err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF

@@ -10,19 +10,18 @@ var (
 
 // chunk parser states.
 const (
-	ckSize      uint8 = iota // chunk-size hex digits
-	ckSizeWS                 // BWS after the size, before ';'
-	ckExt                    // chunk extension, up to CR
-	ckSizeLF                 // LF after the size line
-	ckData                   // chunk data; size holds what is left
-	ckDataCR                 // CR after the data
-	ckDataLF                 // LF after the data
-	ckTrailer                // start of a trailer line, or the final CRLF
-	ckTrName                 // trailer field name
-	ckTrValue                // trailer field value
-	ckTrLF                   // LF ending a trailer line
-	ckEndLF                  // LF of the final CRLF
-	ckDone                   // body complete
+	ckSize    uint8 = iota // chunk-size hex digits
+	ckExt                  // chunk extension, up to CR
+	ckSizeLF               // LF after the size line
+	ckData                 // chunk data; size holds what is left
+	ckDataCR               // CR after the data
+	ckDataLF               // LF after the data
+	ckTrailer              // start of a trailer line, or the final CRLF
+	ckTrName               // trailer field name
+	ckTrValue              // trailer field value
+	ckTrLF                 // LF ending a trailer line
+	ckEndLF                // LF of the final CRLF
+	ckDone                 // body complete
 )
 
 // maxChunkLine bounds a chunk-size line with its extensions.
@@ -30,8 +29,9 @@ const maxChunkLine = 4096
 
 // chunker validates a chunked body (RFC 9112 §7.1) as it streams, so that
 // only well-framed bytes are forwarded. Extensions are allowed but must be
-// free of control bytes; a bare LF, a size of more than 15 hex digits, data
-// not followed by CRLF, or a malformed trailer is an error. Trailer fields
+// free of control bytes; whitespace before an extension's ';', a bare LF,
+// a size of more than 15 hex digits, data not followed by CRLF, or a
+// malformed trailer is an error. Trailer fields
 // follow the field-line rules of heads.
 type chunker struct {
 	state     uint8
@@ -92,14 +92,6 @@ func (k *chunker) step(c byte) error {
 	switch k.state {
 	case ckSize:
 		return k.sizeByte(c)
-	case ckSizeWS:
-		switch c {
-		case ' ', '\t':
-		case ';':
-			k.state = ckExt
-		default:
-			return errChunkSyntax
-		}
 	case ckExt:
 		if c == '\r' {
 			k.state = ckSizeLF
@@ -131,7 +123,7 @@ func (k *chunker) expect(c, want byte, next uint8) error {
 
 func (k *chunker) countLine() error {
 	k.line++
-	if (k.state == ckSizeWS || k.state == ckExt || k.state == ckSize) && k.line > maxChunkLine {
+	if (k.state == ckExt || k.state == ckSize) && k.line > maxChunkLine {
 		return errChunkSyntax
 	}
 	if k.state >= ckTrName && k.state <= ckTrLF && k.line > k.maxLine {
@@ -157,9 +149,7 @@ func (k *chunker) sizeByte(c byte) error {
 		k.state = ckSizeLF
 	case ';':
 		k.state = ckExt
-	case ' ', '\t':
-		k.state = ckSizeWS
-	default:
+	default: // whitespace before ';' (BWS) is refused, as net/http does
 		return errChunkSyntax
 	}
 	return nil

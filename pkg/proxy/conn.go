@@ -16,9 +16,9 @@ import (
 
 // Connection states, for Shutdown.
 const (
-	connActive int32 = iota // reading or serving a request
-	connIdle                // waiting for the first byte of a request
-	connClosing             // Shutdown interrupted the idle wait
+	connActive  int32 = iota // reading or serving a request
+	connIdle                 // waiting for the first byte of a request
+	connClosing              // Shutdown interrupted the idle wait
 )
 
 // conn is one client connection, served by one goroutine, one request at
@@ -28,6 +28,7 @@ type conn struct {
 	srv   *Server
 	nc    net.Conn
 	raw   syscall.RawConn // nil when nc is not a *net.TCPConn
+	tcp   *net.TCPConn    // nc, when it is one (for splice)
 	state atomic.Int32
 
 	// immutable after newConn:
@@ -42,8 +43,9 @@ type conn struct {
 	fr, fw    int // unread client bytes in st.Front[fr:fw]
 	rdl, wdl  deadline
 	firstByte time.Time
-	closeConn bool  // close after the current response
-	rawErr    error // result of rawRead
+	clock     time.Time // the connection goroutine's latest time.Now, see tick
+	closeConn bool      // close after the current response
+	rawErr    error     // result of rawRead
 	readFn    func(fd uintptr) bool
 
 	// the backend connection in use, for onGone (another goroutine):
@@ -51,13 +53,19 @@ type conn struct {
 	gone   atomic.Bool
 	goneFn func()
 
+	// HTTP/2, see h2conn.go:
+	h2       atomic.Pointer[h2Conn] // set while the connection speaks HTTP/2
+	h1Served bool                   // a request was read: no HTTP/2 preface any more
+
 	pump pump
+	lr   io.LimitedReader // for splicing response bodies
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{srv: s, nc: nc, proto: "http", remote: nc.RemoteAddr().String()}
 	if tc, ok := nc.(*net.TCPConn); ok {
 		c.raw, _ = tc.SyscallConn()
+		c.tcp = tc
 	}
 	if _, ok := nc.(*tls.Conn); ok {
 		c.proto = "https"
@@ -78,6 +86,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		c.port = strconv.AppendInt(nil, int64(a.Port), 10)
 	}
 	c.readFn = c.rawRead
+	c.tick()
 	c.goneFn = c.onGone
 	c.pump.done = make(chan struct{}, 1)
 	return c
@@ -113,7 +122,11 @@ func (c *conn) acquire() error {
 // release returns the stream and the exchange, if held.
 func (c *conn) release() {
 	if c.st != nil {
-		c.st.Release(time.Now())
+		var now time.Time
+		if c.st.State().IsOpen() {
+			now = time.Now()
+		}
+		c.st.Release(now)
 		c.st = nil
 	}
 	if c.ex != nil {
@@ -134,13 +147,13 @@ func (c *conn) awaitRequest() bool {
 			n := copy(c.st.Front[headRoom:], c.st.Front[c.fr:c.fw])
 			c.fr, c.fw = headRoom, headRoom+n
 		}
-		c.firstByte = time.Now()
+		c.firstByte = c.tick()
 		return true
 	}
 	if !c.state.CompareAndSwap(connActive, connIdle) || c.srv.shutting.Load() {
 		return false
 	}
-	setRead(c.nc, &c.rdl, time.Now(), c.srv.opt.IdleTimeout)
+	setRead(c.nc, &c.rdl, c.clock, c.srv.opt.IdleTimeout)
 	err := c.readIdle()
 	if !c.state.CompareAndSwap(connIdle, connActive) {
 		return false // Shutdown closed the idle connection
@@ -151,7 +164,7 @@ func (c *conn) awaitRequest() bool {
 		}
 		return false
 	}
-	c.firstByte = time.Now()
+	c.firstByte = c.tick()
 	if c.ex == nil {
 		c.ex = c.srv.exchange.Get().(*exchange)
 	}
@@ -167,7 +180,7 @@ func (c *conn) readIdle() error {
 				return err
 			}
 		}
-		n, err := c.nc.Read(c.st.Front[headRoom:])
+		n, err := c.read(c.st.Front[headRoom:])
 		if n > 0 {
 			c.fr, c.fw = headRoom, headRoom+n
 			return nil
@@ -183,6 +196,9 @@ func (c *conn) readIdle() error {
 	}
 	return c.rawErr
 }
+
+// read reads from the client.
+func (c *conn) read(p []byte) (int, error) { return c.nc.Read(p) }
 
 // rawRead is the RawConn read callback: it checks out a stream, reads into
 // its Front buffer, and gives the stream back when there is nothing to read
@@ -213,9 +229,20 @@ func (c *conn) rawRead(fd uintptr) bool {
 	}
 }
 
+// tick reads the clock once for the several uses that need about the
+// same time (stream times, deadlines, Date), and returns it.
+func (c *conn) tick() time.Time {
+	c.clock = time.Now()
+	return c.clock
+}
+
 // closeIfIdle interrupts the idle wait of a connection (Shutdown). A
 // connection busy with a request finishes it and then closes.
 func (c *conn) closeIfIdle() {
+	if h := c.h2.Load(); h != nil {
+		h.shutdown() // GOAWAY; the streams in flight finish
+		return
+	}
 	if c.state.CompareAndSwap(connIdle, connClosing) {
 		_ = c.nc.SetReadDeadline(aLongTimeAgo)
 	}
@@ -230,12 +257,14 @@ func (c *conn) forceClose() {
 }
 
 // onGone is the stream's OnGone hook: the linked backend left the route
-// table and the drain grace is over, so the backend connection's I/O is
-// made to fail at once.
+// table and the drain grace is over, so the backend connection is closed
+// under the request (a deadline could be moved again by the request's own
+// I/O). attempt checks gone after publishing cur, so that one of the two
+// always sees the other.
 func (c *conn) onGone() {
 	c.gone.Store(true)
 	if bc := c.cur.Load(); bc != nil {
-		_ = bc.nc.SetDeadline(aLongTimeAgo)
+		_ = bc.nc.Close()
 	}
 }
 
@@ -249,9 +278,9 @@ func (c *conn) refuse() {
 		retryAfter: c.srv.opt.RetryAfter,
 		close:      true,
 	}, time.Now())
+	c.srv.m.Refused(503, causePoolExhausted) // first: counted once answered
 	_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.opt.BodyIdleTimeout))
 	_, _ = c.nc.Write(b)
-	c.srv.m.Refused(503, causePoolExhausted)
 }
 
 // isTimeout reports whether err is a deadline expiry.

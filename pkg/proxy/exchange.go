@@ -20,24 +20,24 @@ const (
 // stream's Context points at. Exchanges are pooled; a connection holds one
 // only while it holds a stream.
 type exchange struct {
-	scan  headScan
-	req   request
-	resp  response
+	scan   headScan
+	req    request
+	resp   response
 	chunk  chunker // request body, used by the pump goroutine
 	rchunk chunker // response body
-	cuts  []span
-	segs  []span
-	add   []byte // lines added to a forwarded head
-	meta  []byte // backing bytes of the stream's Context strings
-	line  []byte // access-log line being formatted
+	cuts   []span
+	segs   []span
+	add    []byte // lines added to a forwarded head
+	meta   []byte // backing bytes of the stream's Context strings
+	line   []byte // access-log line being formatted
 
 	// request body in the Front buffer, set by prepareBody:
-	bodyEnd  int   // end of the body bytes (and of what to forward) in Front
-	bodyLeft int64 // Content-Length bytes still to read from the client
-	bodyMore bool  // the body continues beyond the buffer
-	bodyIn   int64 // body bytes read from the client
-	outStart int   // start of the rewritten head in Front
-	continued bool // a 100 Continue was forwarded to the client
+	bodyEnd   int   // end of the body bytes (and of what to forward) in Front
+	bodyLeft  int64 // Content-Length bytes still to read from the client
+	bodyMore  bool  // the body continues beyond the buffer
+	bodyIn    int64 // body bytes read from the client
+	outStart  int   // start of the rewritten head in Front
+	continued bool  // a 100 Continue was forwarded to the client
 }
 
 func newExchange(maxFields int) *exchange {

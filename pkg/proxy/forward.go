@@ -32,7 +32,8 @@ func (c *conn) forward(cl *route.Cluster) bool {
 		if b == nil {
 			return c.answerNoBackend(cl)
 		}
-		switch err := s.Link(b, time.Now()); {
+		now := c.tick()
+		switch err := s.Link(b, now); {
 		case err == nil:
 		case errors.Is(err, stream.ErrBackendGone):
 			// Retired between Pick and Link; Pick skips it next time.
@@ -40,13 +41,15 @@ func (c *conn) forward(cl *route.Cluster) bool {
 				continue
 			}
 			return c.answerNoBackend(cl)
-		case errors.Is(err, stream.ErrAttemptsExhausted):
-			return c.answerLocal(answer{status: 503, cause: causeRetriesExhausted,
-				detail: "no backend could be reached", retryAfter: c.srv.opt.RetryAfter})
-		default:
+		default: // ErrAttemptsExhausted cannot happen: checked below
+
 			return c.answerLocal(answer{status: 502, cause: causeBackendError, close: true})
 		}
-		if c.attempt(b) == outRetry {
+		if c.attempt(b, now) == outRetry {
+			if s.Attempts() >= c.srv.pool.MaxAttempts() {
+				return c.answerLocal(answer{status: 503, cause: causeRetriesExhausted,
+					detail: "no backend could be reached", retryAfter: c.srv.opt.RetryAfter})
+			}
 			_ = s.Relink()
 			c.srv.m.Retry()
 			continue
@@ -65,9 +68,10 @@ func (c *conn) answerNoBackend(cl *route.Cluster) bool {
 
 // attempt runs one try against b: a pooled or new connection, the request,
 // the response.
-func (c *conn) attempt(b *route.Backend) outcome {
+func (c *conn) attempt(b *route.Backend, now time.Time) outcome {
 	o := &c.srv.opt
-	bc := c.srv.backends.get(b, time.Now())
+	replayable := !c.ex.req.hasBody() && idempotent(c.st.Ctx.Method)
+	bc := c.srv.backends.get(b, now, !replayable)
 	if bc == nil {
 		var err error
 		bc, err = c.srv.backends.dial(b, o.BackendConnectTimeout)
@@ -84,15 +88,19 @@ func (c *conn) attempt(b *route.Backend) outcome {
 		c.srv.m.Connect(metrics.ConnectOK)
 	}
 	c.cur.Store(bc)
-	out := c.exchangeWith(bc)
+	if c.gone.Load() { // drained between Link and now
+		c.cur.Store(nil)
+		c.srv.backends.close(bc)
+		return c.failBeforeResponse(causeBackendGone, 502)
+	}
+	out := c.exchangeWith(bc, now)
 	c.cur.Store(nil)
 	return out
 }
 
 // exchangeWith sends the request on bc and relays the response.
-func (c *conn) exchangeWith(bc *bconn) outcome {
+func (c *conn) exchangeWith(bc *bconn, now time.Time) outcome {
 	ex, o := c.ex, &c.srv.opt
-	now := time.Now()
 	setWrite(bc.nc, &bc.wdl, now, o.BackendResponseTimeout)
 	setRead(bc.nc, &bc.rdl, now, o.BackendResponseTimeout)
 	n, err := bc.nc.Write(c.st.Front[ex.outStart:ex.bodyEnd])
@@ -145,7 +153,7 @@ func (c *conn) readResponse(bc *bconn) outcome {
 		if rw == len(back) {
 			return c.badResponse(bc) // head larger than the buffer
 		}
-		n, err := bc.nc.Read(back[rw:])
+		n, err := bc.read(back[rw:])
 		if n > 0 {
 			rw += n
 			got = true
@@ -179,7 +187,7 @@ func (c *conn) backendFailed(bc *bconn, err error, got bool) outcome {
 		return c.failBeforeResponse(causeBackendGone, 502)
 	case isTimeout(err):
 		return c.failBeforeResponse(causeBackendTimeout, 504)
-	case !got && bc.reused && !r.hasBody() && idempotent(r.method.in(c.st.Front)):
+	case !got && bc.reused && !r.hasBody() && idempotent(c.st.Ctx.Method):
 		// A pooled connection the backend closed as it was reused: the
 		// request was not processed, and replaying an idempotent
 		// request without a body is safe (RFC 9110 §9.2.2).
@@ -203,8 +211,8 @@ func (c *conn) failBeforeResponse(cause string, status int) outcome {
 }
 
 // idempotent reports whether a method is idempotent (RFC 9110 §9.2.2).
-func idempotent(m []byte) bool {
-	switch string(m) {
+func idempotent(m string) bool {
+	switch m {
 	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
 		return true
 	}

@@ -57,7 +57,17 @@ type harnessOpt func(*Options)
 
 func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 	t.Helper()
+	return newHarnessWith(t, nil, opts...)
+}
+
+// newHarnessWith is newHarness with the access log going to w (nil: the
+// harness's own buffer).
+func newHarnessWith(t testing.TB, w io.Writer, opts ...harnessOpt) *harness {
+	t.Helper()
 	h := &harness{t: t, store: route.NewStore(), prom: prometheus.NewRegistry(), log: &syncBuffer{}}
+	if w == nil {
+		w = h.log
+	}
 	m := metrics.NewProxy()
 	if err := m.Register(h.prom); err != nil {
 		t.Fatal(err)
@@ -67,7 +77,7 @@ func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 	for _, f := range opts {
 		f(&o)
 	}
-	srv, err := New(Config{Store: h.store, Metrics: m, AccessLog: h.log, Options: o})
+	srv, err := New(Config{Store: h.store, Metrics: m, AccessLog: w, Options: o})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,6 +68,20 @@ type Options struct {
 	// AccessLogBuffer bounds the access-log bytes waiting to be written;
 	// lines that do not fit are dropped and counted.
 	AccessLogBuffer int
+
+	// H2MaxConcurrentStreams is the HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS:
+	// the requests one client connection may have in progress, and so the
+	// most it sends to backends at once.
+	H2MaxConcurrentStreams int
+	// H2InitialWindowSize is the HTTP/2 SETTINGS_INITIAL_WINDOW_SIZE: the
+	// request body bytes buffered per stream. At most BufferSize (the
+	// stream's Front buffer holds them); 0 means BufferSize.
+	H2InitialWindowSize int
+	// H2MaxFrameSize is the HTTP/2 SETTINGS_MAX_FRAME_SIZE the proxy reads.
+	H2MaxFrameSize int
+	// H2MaxHeaderListSize is the HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE: a
+	// request header list (RFC 9113 §6.5.2 size) above it is answered 431.
+	H2MaxHeaderListSize int
 }
 
 // headRoom is the space kept free at the front of the request buffer so
@@ -94,6 +108,9 @@ func DefaultOptions() Options {
 		MaxAttempts:                    3,
 		RetryAfter:                     1,
 		AccessLogBuffer:                1 << 20,
+		H2MaxConcurrentStreams:         128,
+		H2MaxFrameSize:                 16384,
+		H2MaxHeaderListSize:            16 << 10,
 	}
 }
 
@@ -118,6 +135,10 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.RetryAfter, "proxy-retry-after", o.RetryAfter, "Retry-After seconds sent with 503 answers given when the proxy is out of capacity")
 	fs.BoolVar(&o.TrustForwardedHeaders, "proxy-trust-forwarded-headers", o.TrustForwardedHeaders, "keep X-Forwarded-* headers from clients (only behind a trusted proxy) and append to X-Forwarded-For")
 	fs.IntVar(&o.AccessLogBuffer, "proxy-access-log-buffer", o.AccessLogBuffer, "bytes of access-log lines buffered for the writer; lines beyond are dropped and counted")
+	fs.IntVar(&o.H2MaxConcurrentStreams, "proxy-h2-max-concurrent-streams", o.H2MaxConcurrentStreams, "HTTP/2 streams in progress per client connection (SETTINGS_MAX_CONCURRENT_STREAMS)")
+	fs.IntVar(&o.H2InitialWindowSize, "proxy-h2-initial-window-size", o.H2InitialWindowSize, "HTTP/2 request body bytes buffered per stream (SETTINGS_INITIAL_WINDOW_SIZE); 0 for --proxy-buffer-size, at most that")
+	fs.IntVar(&o.H2MaxFrameSize, "proxy-h2-max-frame-size", o.H2MaxFrameSize, "largest HTTP/2 frame payload accepted (SETTINGS_MAX_FRAME_SIZE, 16384 to 16777215)")
+	fs.IntVar(&o.H2MaxHeaderListSize, "proxy-h2-max-header-list-size", o.H2MaxHeaderListSize, "largest HTTP/2 request header list (SETTINGS_MAX_HEADER_LIST_SIZE; 431 above)")
 }
 
 // withDefaults returns o with zero fields set to their defaults, or an
@@ -154,6 +175,9 @@ func (o Options) withDefaults() (Options, error) {
 	setInt(&o.AccessLogBuffer, d.AccessLogBuffer)
 	if o.MaxRequestBody < 0 {
 		o.MaxRequestBody = 0
+	}
+	if err := o.h2Defaults(d); err != nil {
+		return o, err
 	}
 	switch {
 	case o.BufferSize < 4<<10 || o.BufferSize > 1<<20:

@@ -130,9 +130,12 @@ func (r *request) parseRequestLine(line []byte) parseError {
 		return errBadRequest
 	}
 	tgt, ver := rest[:sp2], rest[sp2+1:]
-	for _, c := range tgt {
+	for i, c := range tgt {
 		if classes[c]&cTarget == 0 {
 			return errBadRequest
+		}
+		if c == '%' && (i+2 >= len(tgt) || classes[tgt[i+1]]&cHex == 0 || classes[tgt[i+2]]&cHex == 0) {
+			return errBadRequest // not a valid pct-encoding (RFC 3986 §2.1)
 		}
 	}
 	base := r.start

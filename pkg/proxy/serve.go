@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"errors"
-	"time"
 	"unsafe"
 
 	"github.com/kakehi/kakehi/pkg/route"
@@ -18,6 +17,11 @@ func (c *conn) serveRequest() bool {
 	if !ok {
 		return false // the client went away mid-head: nobody to answer
 	}
+	if pe.status == 0 && c.h2Preface() {
+		c.handOffH2()
+		return false
+	}
+	c.h1Served = true
 	if pe.status == 0 {
 		pe = parseRequest(s.Front, &ex.scan, &ex.req)
 	}
@@ -26,14 +30,15 @@ func (c *conn) serveRequest() bool {
 		_ = s.Unlink() // counted and logged like any request
 		s.Ctx.ClientAddr = c.remote
 		c.answerLocal(answer{status: pe.status, cause: pe.cause, close: true})
-		s.Finish(time.Now())
+		s.Finish(c.tick())
 		return false
 	}
 	_ = s.Open(c.firstByte)
 	c.fillContext()
+	c.gone.Store(false) // the previous request is unlinked: no hook can run
 	s.OnGone = c.goneFn
 	keep := c.handle()
-	s.Finish(time.Now())
+	s.Finish(c.tick())
 	return keep && !c.closeConn && !c.srv.shutting.Load()
 }
 
@@ -48,6 +53,9 @@ func (c *conn) readHead() (pe parseError, ok bool) {
 	for {
 		switch ex.scan.scan(buf, c.fw, o.MaxHeaderCount+1) {
 		case scanDone:
+			if ex.scan.firstEnd-c.fr > o.MaxHeaderBytes {
+				return parseError{414, causeHeaderTooLarge}, true
+			}
 			if ex.scan.pos-c.fr > o.MaxHeaderBytes {
 				return errFieldsTooLarge, true
 			}
@@ -70,7 +78,7 @@ func (c *conn) readHead() (pe parseError, ok bool) {
 			c.rdl.forget()
 			setRead(c.nc, &c.rdl, c.firstByte, o.ReadHeaderTimeout)
 		}
-		n, err := c.nc.Read(buf[c.fw:len(buf)])
+		n, err := c.read(buf[c.fw:])
 		c.fw += n
 		if err != nil && n == 0 {
 			if isTimeout(err) {
@@ -188,8 +196,9 @@ func (c *conn) answerLocal(a answer) bool {
 	}
 	a.head = c.ex.req.isHead
 	s.Ctx.Status, s.Ctx.Cause = a.status, a.cause
-	b := appendAnswer(s.Back[:0], a, time.Now())
-	setWrite(c.nc, &c.wdl, time.Now(), c.srv.opt.BodyIdleTimeout)
+	now := c.tick()
+	b := appendAnswer(s.Back[:0], a, now)
+	setWrite(c.nc, &c.wdl, now, c.srv.opt.BodyIdleTimeout)
 	if _, err := c.nc.Write(b); err != nil {
 		a.close = true
 	}
@@ -197,79 +206,4 @@ func (c *conn) answerLocal(a answer) bool {
 		c.closeConn = true
 	}
 	return !a.close
-}
-
-// rewriteRequest edits the request head in place for forwarding: it drops
-// hop-by-hop fields (and those the Connection field names, except framing
-// fields), the client's X-Forwarded-* unless trusted, and adds the proxy's
-// X-Forwarded-*, X-Request-Id when absent, Host for an absolute-form
-// target, and Connection: Upgrade for an upgrade. It reports false if the
-// added fields do not fit.
-func (c *conn) rewriteRequest() bool {
-	ex, buf, trust := c.ex, c.st.Front, c.srv.opt.TrustForwardedHeaders
-	r := &ex.req
-	upgrade := r.isUpgrade()
-	cuts := ex.cuts[:0]
-	if r.form == formAbsolute {
-		cuts = append(cuts, mkspan(int(r.target.s), int(r.path.s)))
-	}
-	toks := r.connTokens[:r.nConnTokens]
-	var have [4]bool // client's X-Forwarded-Proto, -Host, -Port kept
-	for i := range r.fields {
-		f := &r.fields[i]
-		drop := f.drop
-		switch f.kind {
-		case kindXForwardedFor:
-			drop = drop || !trust
-		case kindXForwardedProto, kindXForwardedHost, kindXForwardedPort:
-			drop = drop || !trust
-			have[f.kind-kindXForwardedFor] = !drop
-		case kindUpgrade:
-			drop = !upgrade || f.value != r.upgrade
-		}
-		if !drop && len(toks) > 0 && !framingField(f.kind) && namedByConnection(buf, f, toks) {
-			drop = true
-		}
-		if drop {
-			cuts = append(cuts, f.line)
-		}
-	}
-	add := ex.add[:0]
-	switch {
-	case r.form == formAbsolute:
-		add = appendLine(add, "Host", r.authority.in(buf))
-	case r.hosts == 0: // HTTP/1.0 without Host (RFC 9112 §3.2: empty Host)
-		add = append(add, "Host: \r\n"...)
-	}
-	if r.minor == 0 {
-		// The proxy speaks HTTP/1.1 to backends (RFC 9110 §6.2), which
-		// also lets HTTP/1.0 clients share keep-alive connections.
-		buf[r.lineEnd-3] = '1'
-	}
-	add = appendLine(add, "X-Forwarded-For", c.xff)
-	if !have[kindXForwardedProto-kindXForwardedFor] {
-		add = appendLineS(add, "X-Forwarded-Proto", c.proto)
-	}
-	if !have[kindXForwardedHost-kindXForwardedFor] && r.authority.len() > 0 {
-		add = appendLine(add, "X-Forwarded-Host", r.authority.in(buf))
-	}
-	if !have[kindXForwardedPort-kindXForwardedFor] && c.port != nil {
-		add = appendLine(add, "X-Forwarded-Port", c.port)
-	}
-	if r.requestID.len() == 0 {
-		add = appendLineS(add, "X-Request-Id", c.st.Ctx.RequestID)
-	}
-	if upgrade {
-		add = append(add, "Connection: Upgrade\r\n"...)
-	}
-	removed := 0
-	for _, cut := range cuts {
-		removed += cut.len()
-	}
-	if r.start+removed < len(add) {
-		return false
-	}
-	ex.add = add
-	ex.outStart = rewriteHead(buf, r.start, r.end, cuts, add, ex.segs)
-	return true
 }

@@ -239,6 +239,7 @@ func (s *Server) stop() {
 	s.stopOnce.Do(func() {
 		close(s.done)
 		s.bg.Wait()
+		s.backends.closed.Store(true)
 		s.backends.reap(time.Now(), true)
 	})
 }

@@ -162,3 +162,55 @@ func TestActiveGaugeAndPoolReturnToZero(t *testing.T) {
 	h.idle()
 	waitFor(t, "stream released while idle", 5*time.Second, func() bool { return h.srv.Pool().InUse() == 0 })
 }
+
+func TestIdleBackendPoolIsBounded(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.MaxIdleBackendConnsPerEndpoint = 2 })
+	const n = 5
+	entered := make(chan struct{}, n)
+	release := make(chan struct{})
+	b := newBackend(t, "b")
+	b.handler = func(w io.Writer, r *http.Request, body []byte) bool {
+		entered <- struct{}{}
+		<-release
+		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+		return true
+	}
+	h.route(to(b.addr))
+	var cs []*client
+	for i := 0; i < n; i++ {
+		c := h.dial()
+		c.send(get("a", "/"))
+		cs = append(cs, c)
+	}
+	for i := 0; i < n; i++ {
+		<-entered
+	}
+	if got := h.metric(metrics.BackendConnections); got != n {
+		t.Errorf("open backend connections = %v, want %d", got, n)
+	}
+	close(release)
+	for _, c := range cs {
+		if r := c.read("GET"); r.StatusCode != 200 {
+			t.Fatal(r.StatusCode)
+		}
+	}
+	h.idle()
+	waitFor(t, "the surplus connections to close", 5*time.Second, func() bool {
+		return h.metric(metrics.BackendConnections) == 2
+	})
+	if got := h.metric(metrics.BackendIdleConnections); got != 2 {
+		t.Errorf("idle backend connections = %v, want 2 (the bound)", got)
+	}
+}
+
+func TestProxyAnswersToHEADHaveNoBody(t *testing.T) {
+	h := newHarness(t)
+	c := h.dial()
+	r := c.roundTrip("HEAD / HTTP/1.1\r\nHost: a\r\n\r\n")
+	if r.StatusCode != 404 || r.body != "" || r.ContentLength <= 0 {
+		t.Fatalf("got %d, body %q, Content-Length %d: want 404 with a length and no body", r.StatusCode, r.body, r.ContentLength)
+	}
+	if r := c.roundTrip(get("a", "/")); r.StatusCode != 404 || r.body == "" {
+		t.Fatalf("next request on the connection: %d %q", r.StatusCode, r.body)
+	}
+}

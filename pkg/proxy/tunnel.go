@@ -76,7 +76,7 @@ func (c *conn) copyTunnel(t *tunnelSide, last *atomic.Int64, closing *atomic.Boo
 		if err == nil {
 			continue
 		}
-		if isTimeout(err) && !closing.Load() && time.Since(time.Unix(0, last.Load())) < idle {
+		if isTimeout(err) && !closing.Load() && !c.gone.Load() && time.Since(time.Unix(0, last.Load())) < idle {
 			continue // the other direction is busy: the tunnel is not idle
 		}
 		if isEOF(err) {

@@ -42,7 +42,8 @@ func (c *conn) responseMode() bodyMode {
 func (c *conn) relayResponse(bc *bconn, rw int) outcome {
 	s, ex := c.st, c.ex
 	r, req, back := &ex.resp, &ex.req, s.Back
-	s.Metrics.BackendEnd = time.Now()
+	now := c.tick()
+	s.Metrics.BackendEnd = now
 	mode := c.responseMode()
 	if mode == bodyInvalid {
 		return c.badResponse(bc)
@@ -71,7 +72,7 @@ func (c *conn) relayResponse(bc *bconn, rw int) outcome {
 		bodyEnd = rw
 	}
 	back[r.start+7] = '1' // the proxy speaks HTTP/1.1 (RFC 9110 §6.2)
-	start := c.rewriteResponse(mode, decode, time.Now())
+	start := c.rewriteResponse(mode, decode, now)
 	s.Ctx.Status = r.status
 	headLen := r.end - start
 	if err := c.writeClient(back[start:bodyEnd]); err != nil {
@@ -131,7 +132,7 @@ func (c *conn) endExchange(bc *bconn, reusable bool) outcome {
 	}
 	c.cur.Store(nil)
 	if reusable && !c.gone.Load() {
-		c.srv.backends.put(bc, time.Now())
+		c.srv.backends.put(bc, c.clock)
 	} else {
 		c.srv.backends.close(bc)
 	}
@@ -164,55 +165,9 @@ func (c *conn) forwardInterim() bool {
 		return true // HTTP/1.0 clients get no 1xx (RFC 9110 §15.2)
 	}
 	c.st.Back[r.start+7] = '1'
+	c.tick()
 	start := c.rewriteResponse(bodyNone, false, time.Time{})
 	return c.writeClient(c.st.Back[start:r.end]) == nil
-}
-
-// rewriteResponse edits the response head in Back in place: hop-by-hop
-// fields and those the Connection field names go (framing fields stay),
-// Transfer-Encoding goes when the body is decoded for an HTTP/1.0 client,
-// Date and Server are added when absent (final responses only), and the
-// proxy's own Connection field is added. now is unused for 1xx.
-func (c *conn) rewriteResponse(mode bodyMode, decode bool, now time.Time) int {
-	ex, buf := c.ex, c.st.Back
-	r := &ex.resp
-	toks := r.connTokens[:r.nConnTokens]
-	cuts := ex.cuts[:0]
-	for i := range r.fields {
-		f := &r.fields[i]
-		drop := f.drop
-		switch f.kind {
-		case kindUpgrade:
-			drop = mode != bodyTunnel
-		case kindTransferEncoding:
-			drop = decode
-		}
-		if !drop && len(toks) > 0 && !framingField(f.kind) && namedByConnection(buf, f, toks) {
-			drop = true
-		}
-		if drop {
-			cuts = append(cuts, f.line)
-		}
-	}
-	add := ex.add[:0]
-	if r.status >= 200 {
-		if !r.hasDate {
-			add = appendLine(add, "Date", dates.get(now))
-		}
-		if !r.hasServer {
-			add = append(add, "Server: kakehi\r\n"...)
-		}
-		switch {
-		case mode == bodyTunnel:
-			add = append(add, "Connection: Upgrade\r\n"...)
-		case c.closeConn:
-			add = append(add, "Connection: close\r\n"...)
-		case ex.req.minor == 0:
-			add = append(add, "Connection: keep-alive\r\n"...)
-		}
-	}
-	ex.add = add
-	return rewriteHead(buf, r.start, r.end, cuts, add, ex.segs)
 }
 
 // Errors of body relays, mapped to causes by causeOf.
@@ -234,8 +189,8 @@ func causeOf(err error) string {
 
 // readBackend reads response body bytes with the body idle timeout.
 func (c *conn) readBackend(bc *bconn, p []byte) (int, error) {
-	setRead(bc.nc, &bc.rdl, time.Now(), c.srv.opt.BodyIdleTimeout)
-	n, err := bc.nc.Read(p)
+	setRead(bc.nc, &bc.rdl, c.tick(), c.srv.opt.BodyIdleTimeout)
+	n, err := bc.read(p)
 	if err != nil && n == 0 {
 		if isTimeout(err) && !c.gone.Load() {
 			return 0, errBackendStalled
@@ -245,9 +200,10 @@ func (c *conn) readBackend(bc *bconn, p []byte) (int, error) {
 	return n, nil
 }
 
-// writeClient writes p to the client with the body idle timeout.
+// writeClient writes p to the client with the body idle timeout, counted
+// from c.clock (the caller ticked just before).
 func (c *conn) writeClient(p []byte) error {
-	setWrite(c.nc, &c.wdl, time.Now(), c.srv.opt.BodyIdleTimeout)
+	setWrite(c.nc, &c.wdl, c.clock, c.srv.opt.BodyIdleTimeout)
 	if _, err := c.nc.Write(p); err != nil {
 		return errClientGone
 	}
@@ -257,6 +213,14 @@ func (c *conn) writeClient(p []byte) error {
 // relayLength copies the n body bytes still to come.
 func (c *conn) relayLength(bc *bconn, n int64) error {
 	buf := c.st.Back
+	if canSplice(c.tcp, bc.tcp, n, len(buf)) {
+		k, err := spliceN(c.tcp, bc.tcp, &c.lr, n, c.srv.opt.BodyIdleTimeout, &bc.rdl, &c.wdl)
+		c.st.Metrics.BytesOut += k
+		if err != nil {
+			return c.spliceResponseFailed(err)
+		}
+		return nil
+	}
 	for n > 0 {
 		k, err := c.readBackend(bc, buf[:min(int64(len(buf)), n)])
 		if err != nil {
@@ -298,8 +262,8 @@ func (c *conn) relayChunked(bc *bconn, decode bool) (clean bool, err error) {
 func (c *conn) relayUntilClose(bc *bconn) error {
 	buf := c.st.Back
 	for {
-		setRead(bc.nc, &bc.rdl, time.Now(), c.srv.opt.BodyIdleTimeout)
-		k, err := bc.nc.Read(buf)
+		setRead(bc.nc, &bc.rdl, c.tick(), c.srv.opt.BodyIdleTimeout)
+		k, err := bc.read(buf)
 		if k > 0 {
 			if werr := c.writeClient(buf[:k]); werr != nil {
 				return werr

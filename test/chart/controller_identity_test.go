@@ -60,7 +60,6 @@ func TestControllerRunsUnderTheChartsServiceAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Stop()
-	defer harness.RemoveControllerBinary()
 	waitFor(t, 20*time.Second, func() error {
 		resp, err := httpGet(c.HTTPAddr, "identity.test")
 		if err != nil || resp != "idsvc-0" {

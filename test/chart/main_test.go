@@ -65,5 +65,7 @@ func runInNetNS(m *testing.M) int {
 			return 1
 		}
 	}
-	return m.Run()
+	code := m.Run()
+	harness.RemoveControllerBinary()
+	return code
 }

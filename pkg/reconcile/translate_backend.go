@@ -82,11 +82,12 @@ func (t *translator) resolve(name string, key objKey, p networkingv1.ServiceBack
 		}
 		return fail(ReasonPortNotFound, ".service.port.number", "service %q has no TCP port %d", key.String(), p.Number)
 	}
+	proto := appProtocol(sp)
 	backends := t.backends(t.idx.slices[key], sp.Name)
 	if len(backends) == 0 {
-		return &clusterResult{cluster: route.NewCluster(name, nil, fmt.Sprintf("service %q port %q has no ready endpoints", key.String(), portAsWritten(p)))}
+		return &clusterResult{cluster: route.NewCluster(name, nil, fmt.Sprintf("service %q port %q has no ready endpoints", key.String(), portAsWritten(p))).WithProtocol(proto)}
 	}
-	return &clusterResult{cluster: route.NewCluster(name, backends, "")}
+	return &clusterResult{cluster: route.NewCluster(name, backends, "").WithProtocol(proto)}
 }
 
 // servicePort finds the TCP ServicePort that p names: by .port for a
@@ -256,4 +257,16 @@ func (t *translator) externalName(name string, key objKey, svc *corev1.Service, 
 	}
 	b := t.gen.Backend(net.JoinHostPort(host, strconv.Itoa(port)), "")
 	return &clusterResult{cluster: route.NewCluster(name, []*route.Backend{b}, "")}
+}
+
+// AppProtocolH2C is the Service port appProtocol that makes backends be
+// reached over HTTP/2 with prior knowledge (gRPC, for instance).
+const AppProtocolH2C = "kubernetes.io/h2c"
+
+// appProtocol maps a Service port's appProtocol to the backend protocol.
+func appProtocol(sp *corev1.ServicePort) route.BackendProtocol {
+	if sp.AppProtocol != nil && *sp.AppProtocol == AppProtocolH2C {
+		return route.ProtocolH2C
+	}
+	return route.ProtocolHTTP1
 }

@@ -10,6 +10,7 @@ type Cluster struct {
 	name     string     // "namespace/service:port"
 	backends []*Backend // ready endpoints, sorted by address
 	reason   string     // why there are no backends, when there are none
+	protocol BackendProtocol
 
 	// state:
 	next atomic.Uint32
@@ -21,6 +22,18 @@ type Cluster struct {
 func NewCluster(name string, backends []*Backend, reason string) *Cluster {
 	return &Cluster{name: name, backends: backends, reason: reason}
 }
+
+// WithProtocol sets the protocol the cluster's backends speak (from the
+// Service port's appProtocol) and returns c. It must be called before the
+// table holding c is published.
+func (c *Cluster) WithProtocol(p BackendProtocol) *Cluster {
+	c.protocol = p
+	return c
+}
+
+// Protocol returns the protocol the backends speak; a Target's Policy may
+// override it.
+func (c *Cluster) Protocol() BackendProtocol { return c.protocol }
 
 // Name returns "namespace/service:port".
 func (c *Cluster) Name() string { return c.name }

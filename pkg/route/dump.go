@@ -71,6 +71,9 @@ func (t *Target) describe() string {
 	if len(addrs) == 0 && c.reason != "" {
 		s += " (" + c.reason + ")"
 	}
+	if c.protocol == ProtocolH2C {
+		s += " protocol=h2c"
+	}
 	if t.Policy != nil {
 		s += " policy=" + t.Policy.Source
 	}

@@ -5,7 +5,7 @@ GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 export CGO_ENABLED ?= 1
 
-.PHONY: all build test unit e2e check fmt vet lint control-plane demo bench clean
+.PHONY: all build test unit e2e h2spec check fmt vet lint control-plane demo bench clean
 
 all: build
 
@@ -17,13 +17,18 @@ control-plane:
 	@./hack/build-control-plane.sh >/dev/null
 
 ## test: formatting, vet, staticcheck, unit tests (race), e2e tests against a real API server
-test: check verify-generate image-check control-plane unit e2e
+test: check verify-generate image-check control-plane unit h2spec e2e
 
 unit:
 	$(GO) test -race -count=1 ./pkg/... ./cmd/... ./bench/...
 
 e2e: control-plane
 	$(GO) test -count=1 -timeout 20m ./test/...
+
+## h2spec: HTTP/2 conformance (github.com/summerwind/h2spec) against the h2c port and an HTTP/2-only port
+h2spec:
+	@mkdir -p .cache; KAKEHI_H2SPEC=1 $(GO) test -count=1 -run TestH2Spec -v ./pkg/proxy/ > .cache/h2spec.log 2>&1; \
+	rc=$$?; grep -E '^(---|ok|FAIL|PASS)|h2spec' .cache/h2spec.log; exit $$rc
 
 check: fmt vet lint
 

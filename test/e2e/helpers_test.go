@@ -24,6 +24,23 @@ var httpc = &http.Client{
 	},
 }
 
+// h2c talks HTTP/2 with prior knowledge to the proxy's plain port.
+var h2c = func() *http.Client {
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Protocols: &protos}}
+}()
+
+// doH2C sends GET host+path over h2c.
+func doH2C(addr, host, path string) (*result, error) {
+	req, err := http.NewRequest("GET", "http://"+addr+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Host = host
+	return roundTrip(h2c, req)
+}
+
 // result is one proxied response.
 type result struct {
 	Status int
@@ -39,7 +56,12 @@ func do(addr, method, host, path, body string) (*result, error) {
 		return nil, err
 	}
 	req.Host = host
-	resp, err := httpc.Do(req)
+	return roundTrip(httpc, req)
+}
+
+// roundTrip sends req with c and reads the response and its echo.
+func roundTrip(c *http.Client, req *http.Request) (*result, error) {
+	resp, err := c.Do(req)
 	if err != nil {
 		return nil, err
 	}

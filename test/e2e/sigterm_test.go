@@ -67,7 +67,18 @@ func TestSIGTERMDrainsWithoutFailingAcceptedRequests(t *testing.T) {
 	var firstErr atomic.Value
 	stop := make(chan struct{})
 	var loaders sync.WaitGroup
-	for i := 0; i < 2; i++ {
+	var h2accepted atomic.Int64
+	for i := 0; i < 3; i++ {
+		send := func() (*result, error) { return do(c.HTTPAddr, "GET", "drain.test", "/", "") }
+		if i == 2 { // the third client speaks HTTP/2 (h2c), which drains by GOAWAY
+			send = func() (*result, error) {
+				r, err := doH2C(c.HTTPAddr, "drain.test", "/")
+				if err == nil && r.Echo != nil {
+					h2accepted.Add(1)
+				}
+				return r, err
+			}
+		}
 		loaders.Add(1)
 		go func() {
 			defer loaders.Done()
@@ -77,7 +88,7 @@ func TestSIGTERMDrainsWithoutFailingAcceptedRequests(t *testing.T) {
 					return
 				default:
 				}
-				r, err := do(c.HTTPAddr, "GET", "drain.test", "/", "")
+				r, err := send()
 				switch {
 				case errors.Is(err, syscall.ECONNREFUSED):
 					refused.Add(1)
@@ -125,8 +136,11 @@ func TestSIGTERMDrainsWithoutFailingAcceptedRequests(t *testing.T) {
 	for err := range longErrs {
 		t.Errorf("long request in flight at SIGTERM failed: %v", err)
 	}
-	t.Logf("SIGTERM under load: %d accepted requests succeeded, %d failed, %d refused after the listener closed, %d/5 long requests completed",
-		accepted.Load(), failed.Load(), refused.Load(), longOK.Load())
+	t.Logf("SIGTERM under load: %d accepted requests succeeded (%d over HTTP/2), %d failed, %d refused after the listener closed, %d/5 long requests completed",
+		accepted.Load(), h2accepted.Load(), failed.Load(), refused.Load(), longOK.Load())
+	if h2accepted.Load() == 0 {
+		t.Error("the HTTP/2 client got no answer at all")
+	}
 	if failed.Load() != 0 {
 		t.Errorf("%d accepted requests failed (first: %v)", failed.Load(), firstErr.Load())
 	}

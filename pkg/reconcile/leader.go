@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 )
 
@@ -23,11 +25,22 @@ type Leader struct {
 	Namespace     string               // where the Lease lives
 	Name          string               // the Lease's name
 	LeaseDuration time.Duration        // 0 = 15s
-	// OnElected is called each time this replica becomes leader, so that
-	// status duty can resync at once.
-	OnElected func()
 
-	leading atomic.Bool
+	leading     atomic.Bool
+	mu          sync.Mutex
+	subscribers []chan event.GenericEvent
+}
+
+// Elected returns a channel that receives an event each time this replica
+// becomes leader, so that a status writer can resync at once (wire it with
+// source.Channel). Call it before Start. A pending event is not duplicated:
+// one resync covers any number of elections.
+func (l *Leader) Elected() <-chan event.GenericEvent {
+	ch := make(chan event.GenericEvent, 1)
+	l.mu.Lock()
+	l.subscribers = append(l.subscribers, ch)
+	l.mu.Unlock()
+	return ch
 }
 
 // IsLeader reports whether this replica currently holds the lease.
@@ -84,7 +97,12 @@ func (l *Leader) elector() (*leaderelection.LeaderElector, error) {
 
 func (l *Leader) elected() {
 	l.leading.Store(true)
-	if l.OnElected != nil {
-		l.OnElected()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ch := range l.subscribers {
+		select {
+		case ch <- event.GenericEvent{}:
+		default:
+		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	crreconcile "sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -33,26 +32,16 @@ type PolicyStatusWriter struct {
 func (w *PolicyStatusWriter) SetupWithManager(mgr ctrl.Manager) error {
 	all := handler.EnqueueRequestsFromMapFunc(w.allPolicies)
 	noLeader := false
-	elected := make(chan event.GenericEvent, 1)
+	b := ctrl.NewControllerManagedBy(mgr)
 	if w.Leader != nil {
-		prev := w.Leader.OnElected
-		w.Leader.OnElected = func() {
-			if prev != nil {
-				prev()
-			}
-			select {
-			case elected <- event.GenericEvent{}:
-			default:
-			}
-		}
+		b = b.WatchesRawSource(source.Channel(w.Leader.Elected(), all))
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	return b.
 		Named("kakehi-policy-status").
 		WithOptions(controller.Options{NeedLeaderElection: &noLeader}).
 		Watches(&v1alpha1.RoutePolicy{}, all). // a change can move another policy's conflict
 		Watches(&networkingv1.Ingress{}, all).
 		Watches(&networkingv1.IngressClass{}, all).
-		WatchesRawSource(source.Channel(elected, all)).
 		Complete(w)
 }
 

@@ -15,7 +15,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	crreconcile "sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -75,22 +74,16 @@ func (w *StatusWriter) SetupWithManager(mgr ctrl.Manager) error {
 	// Our own Leader gates writes, so the controller itself runs on every
 	// replica and is resynced through elected when this one takes over.
 	noLeader := false
-	elected := make(chan event.GenericEvent, 1)
+	b := ctrl.NewControllerManagedBy(mgr)
 	if w.Leader != nil {
-		w.Leader.OnElected = func() {
-			select {
-			case elected <- event.GenericEvent{}:
-			default:
-			}
-		}
+		b = b.WatchesRawSource(source.Channel(w.Leader.Elected(), all))
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	return b.
 		Named("kakehi-status").
 		WithOptions(controller.Options{NeedLeaderElection: &noLeader}).
 		For(&networkingv1.Ingress{}).
 		Watches(&networkingv1.IngressClass{}, all).
 		Watches(&corev1.Service{}, publishSvc).
-		WatchesRawSource(source.Channel(elected, all)).
 		Complete(w)
 }
 

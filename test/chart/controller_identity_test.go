@@ -60,14 +60,14 @@ func TestControllerRunsUnderTheChartsServiceAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Stop()
-	waitFor(t, 20*time.Second, func() error {
+	harness.Eventually(t, 20*time.Second, func() error {
 		resp, err := httpGet(c.HTTPAddr, "identity.test")
 		if err != nil || resp != "idsvc-0" {
 			return fmt.Errorf("not served under the ServiceAccount: %q %v", resp, err)
 		}
 		return nil
 	})
-	waitFor(t, 20*time.Second, func() error {
+	harness.Eventually(t, 20*time.Second, func() error {
 		var got networkingv1.Ingress
 		if err := env.cp.Client.Get(ctx, client.ObjectKeyFromObject(ing), &got); err != nil {
 			return err
@@ -77,7 +77,7 @@ func TestControllerRunsUnderTheChartsServiceAccount(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, 20*time.Second, func() error {
+	harness.Eventually(t, 20*time.Second, func() error {
 		var got v1alpha1.RoutePolicy
 		if err := env.cp.Client.Get(ctx, client.ObjectKeyFromObject(policy), &got); err != nil {
 			return err
@@ -89,22 +89,6 @@ func TestControllerRunsUnderTheChartsServiceAccount(t *testing.T) {
 	})
 	if log := strings.ToLower(c.Log()); strings.Contains(log, "forbidden") {
 		t.Errorf("the controller hit a permission the chart does not grant:\n%s", c.Log())
-	}
-}
-
-// waitFor polls f until it returns nil or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %v", within, err)
-		}
-		time.Sleep(5 * time.Millisecond) // poll interval
 	}
 }
 

@@ -9,8 +9,6 @@ package chart
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -35,37 +33,15 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	if !harness.InNetNS() {
-		code, err := harness.ReexecInNetNS()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
+	harness.Main(m, "chart", []string{crdDir, smCRDDir}, func(cp *harness.ControlPlane) (func(int), error) {
+		env.cp = cp
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for _, gvr := range []schema.GroupVersionResource{routePGVR, smGVR} {
+			if err := cp.WaitForResource(ctx, gvr); err != nil {
+				return nil, err
+			}
 		}
-		os.Exit(code)
-	}
-	os.Exit(runInNetNS(m))
-}
-
-func runInNetNS(m *testing.M) int {
-	if err := harness.SetupNetNS(); err != nil {
-		fmt.Fprintln(os.Stderr, "chart:", err)
-		return 1
-	}
-	cp, err := harness.StartControlPlane(crdDir, smCRDDir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "chart:", err)
-		return 1
-	}
-	defer func() { _ = cp.Stop() }()
-	env.cp = cp
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	for _, gvr := range []schema.GroupVersionResource{routePGVR, smGVR} {
-		if err := cp.WaitForResource(ctx, gvr); err != nil {
-			fmt.Fprintln(os.Stderr, "chart:", err)
-			return 1
-		}
-	}
-	code := m.Run()
-	harness.RemoveControllerBinary()
-	return code
+		return func(int) {}, nil
+	})
 }

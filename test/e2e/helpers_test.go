@@ -84,21 +84,10 @@ func roundTrip(c *http.Client, req *http.Request) (*result, error) {
 // get sends GET through the shared controller.
 func get(host, path string) (*result, error) { return do(env.ctrl.HTTPAddr, "GET", host, path, "") }
 
-// eventually calls f until it returns nil or the deadline passes, and fails
-// the test with f's last error.
+// eventually waits until f returns nil (see harness.Eventually).
 func eventually(t testing.TB, within time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", within, err)
-		}
-		time.Sleep(2 * time.Millisecond) // poll interval, not synchronisation
-	}
+	harness.Eventually(t, within, f)
 }
 
 // routesTo returns nil when GET host+path is answered by service svc (and,

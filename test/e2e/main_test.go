@@ -27,47 +27,29 @@ var env struct {
 }
 
 func TestMain(m *testing.M) {
-	if !harness.InNetNS() {
-		code, err := harness.ReexecInNetNS()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-		}
-		os.Exit(code)
-	}
-	os.Exit(runInNetNS(m))
+	harness.Main(m, "e2e", []string{filepath.Join(harness.RepoRoot(), "config", "crd")}, startShared)
 }
 
-func runInNetNS(m *testing.M) int {
-	if err := harness.SetupNetNS(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	cp, err := harness.StartControlPlane(filepath.Join(harness.RepoRoot(), "config", "crd"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	defer func() { _ = cp.Stop() }()
+// startShared creates our IngressClass and starts the controller the tests
+// share; its teardown stops it and prints its log when a test failed.
+func startShared(cp *harness.ControlPlane) (func(int), error) {
 	env.cp = cp
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := harness.CreateAll(ctx, cp.Client, harness.IngressClass(className, controllerName, false)); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
+		return nil, err
 	}
 	ctrl, err := harness.StartController(ctx, harness.ControllerOptions{Kubeconfig: cp.Kubeconfig})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
+		return nil, err
 	}
 	env.ctrl = ctrl
-	code := m.Run()
-	ctrl.Stop()
-	harness.RemoveControllerBinary()
-	if code != 0 {
-		fmt.Fprintf(os.Stderr, "controller log (%s):\n%s\n", ctrl.LogPath, tail(ctrl.Log(), 8000))
-	}
-	return code
+	return func(code int) {
+		ctrl.Stop()
+		if code != 0 {
+			fmt.Fprintf(os.Stderr, "controller log (%s):\n%s\n", ctrl.LogPath, tail(ctrl.Log(), 8000))
+		}
+	}, nil
 }
 
 func tail(s string, n int) string {

@@ -2,10 +2,8 @@ package harness
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 )
@@ -13,25 +11,7 @@ import (
 var cp *ControlPlane
 
 func TestMain(m *testing.M) {
-	if !InNetNS() {
-		code, err := ReexecInNetNS()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-		}
-		os.Exit(code)
-	}
-	if err := SetupNetNS(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	var err error
-	if cp, err = StartControlPlane(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = cp.Stop()
-	os.Exit(code)
+	Main(m, "harness", nil, func(c *ControlPlane) (func(int), error) { cp = c; return func(int) {}, nil })
 }
 
 // TestPodRangeEndpointsAreAcceptedAndReachable pins the two facts the e2e

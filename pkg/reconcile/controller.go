@@ -205,7 +205,7 @@ func (c *Controller) observe(start time.Time, snap *Snapshot, problems []Problem
 	m := c.Metrics
 	m.Rebuilds.WithLabelValues(metrics.ConfigRebuildResultOK).Inc()
 	m.RebuildTime.Observe(time.Since(start).Seconds())
-	m.LastSync.SetToCurrentTime()
+	m.Synced(time.Now())
 	m.TableVersion.Set(float64(c.version))
 	m.Problems.Set(float64(len(problems)))
 	m.Backends.Set(float64(c.Registry.Len()))

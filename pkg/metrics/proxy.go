@@ -29,6 +29,7 @@ const (
 	StreamsInUse           = "kakehi_streams_in_use"
 	StreamsCapacity        = "kakehi_streams_capacity"
 	AccessLogDroppedTotal  = "kakehi_access_log_dropped_total"
+	TLSHandshakeErrors     = "kakehi_tls_handshake_errors_total"
 )
 
 // Label names of the proxy's metrics.
@@ -60,6 +61,7 @@ const (
 	CauseBackendAborted     = "backend_aborted"       // the backend failed after the response started
 	CauseBackendBodyTimeout = "backend_body_timeout"  // the response body stalled
 	CauseBackendGone        = "backend_gone"          // the endpoint left the table and was drained
+	CauseMisdirected        = "misdirected"           // 421: the connection's certificate does not cover the host
 )
 
 // Values of the result label of kakehi_backend_connects_total.
@@ -75,7 +77,7 @@ var Causes = []string{
 	CauseExpectation, CauseVersion, CauseClientTimeout, CauseClientAborted,
 	CauseNoRoute, CauseNoBackend, CausePoolExhausted, CauseRetriesExhausted,
 	CauseConnectTimeout, CauseBackendTimeout, CauseBackendError, CauseBackendAborted,
-	CauseBackendBodyTimeout, CauseBackendGone,
+	CauseBackendBodyTimeout, CauseBackendGone, CauseMisdirected,
 }
 
 // ProxySources are the proxy's own counts that gauges read at scrape time.
@@ -102,6 +104,7 @@ type Proxy struct {
 	errors       *prometheus.CounterVec
 	connects     *prometheus.CounterVec
 	logDropped   prometheus.Counter
+	tlsFailed    prometheus.Counter
 	gaugeFuncs   []prometheus.Collector
 	sources      atomic.Pointer[ProxySources]
 	codeMu       sync.Mutex
@@ -158,6 +161,10 @@ func NewProxy() *Proxy {
 			Name: AccessLogDroppedTotal,
 			Help: "Access-log lines dropped because the log buffer was full.",
 		}),
+		tlsFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: TLSHandshakeErrors,
+			Help: "TLS handshakes with clients that failed or timed out.",
+		}),
 	}
 	for _, c := range Causes {
 		p.errors.WithLabelValues(c)
@@ -197,7 +204,7 @@ func (p *Proxy) gaugeFunc(name, help string, f func(*ProxySources) float64) prom
 // Register registers every collector on r.
 func (p *Proxy) Register(r prometheus.Registerer) error {
 	cs := []prometheus.Collector{p.requests, p.duration, p.backendTime, p.active, p.reqBytes,
-		p.respBytes, p.retries, p.errors, p.connects, p.logDropped}
+		p.respBytes, p.retries, p.errors, p.connects, p.logDropped, p.tlsFailed}
 	for _, c := range append(cs, p.gaugeFuncs...) {
 		if err := r.Register(c); err != nil {
 			return err
@@ -306,5 +313,12 @@ func (p *Proxy) Connect(result string) {
 func (p *Proxy) AccessLogDropped(n int) {
 	if p != nil && n > 0 {
 		p.logDropped.Add(float64(n))
+	}
+}
+
+// TLSHandshakeFailed counts one failed or timed-out client TLS handshake.
+func (p *Proxy) TLSHandshakeFailed() {
+	if p != nil {
+		p.tlsFailed.Inc()
 	}
 }

@@ -110,7 +110,7 @@ func (p *pump) clientReadFailed(err error) error {
 
 // pumpLength copies the Content-Length bytes still due.
 func (c *conn) pumpLength(bc *bconn) error {
-	p, buf, idle := &c.pump, c.st.Front, c.srv.opt.BodyIdleTimeout
+	p, buf, idle := &c.pump, c.st.Front, c.bodyIdle()
 	if left := c.ex.bodyLeft; canSplice(bc.tcp, c.tcp, left, len(buf)) {
 		k, err := spliceN(bc.tcp, c.tcp, &p.lr, left, idle, &c.rdl, &bc.wdl)
 		p.n += k
@@ -150,7 +150,7 @@ func (c *conn) pumpLength(bc *bconn) error {
 // well-framed bytes are sent, and an error stops the body short so the
 // backend never sees bytes past it.
 func (c *conn) pumpChunked(bc *bconn) error {
-	p, buf, idle, k := &c.pump, c.st.Front, c.srv.opt.BodyIdleTimeout, &c.ex.chunk
+	p, buf, idle, k := &c.pump, c.st.Front, c.bodyIdle(), &c.ex.chunk
 	for !k.done() {
 		setRead(c.nc, &c.rdl, time.Now(), idle)
 		m, err := c.read(buf)

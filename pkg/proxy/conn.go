@@ -37,6 +37,10 @@ type conn struct {
 	port   []byte // local port for X-Forwarded-Port
 	proto  string // "http" or "https"
 
+	// TLS (ServeTLS), see tls.go:
+	tlsc *tls.Conn        // nc, when it is one
+	cert *tls.Certificate // the certificate tlsc's handshake presented
+
 	// owned by the connection goroutine:
 	st        *stream.Stream
 	ex        *exchange
@@ -46,6 +50,7 @@ type conn struct {
 	clock     time.Time // the connection goroutine's latest time.Now, see tick
 	closeConn bool      // close after the current response
 	rawErr    error     // result of rawRead
+	one       [1]byte   // readIdleTLS's first byte
 	readFn    func(fd uintptr) bool
 
 	// the backend connection in use, for onGone (another goroutine):
@@ -67,8 +72,9 @@ func newConn(s *Server, nc net.Conn) *conn {
 		c.raw, _ = tc.SyscallConn()
 		c.tcp = tc
 	}
-	if _, ok := nc.(*tls.Conn); ok {
+	if tc, ok := nc.(*tls.Conn); ok {
 		c.proto = "https"
+		c.tlsc = tc
 	}
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		if ip := a.IP.String(); ip != "<nil>" {
@@ -175,6 +181,9 @@ func (c *conn) awaitRequest() bool {
 // checked out only once they are there.
 func (c *conn) readIdle() error {
 	if c.raw == nil {
+		if c.tlsc != nil {
+			return c.readIdleTLS()
+		}
 		if c.st == nil {
 			if err := c.acquire(); err != nil {
 				return err

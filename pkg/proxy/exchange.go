@@ -38,6 +38,8 @@ type exchange struct {
 	bodyIn    int64 // body bytes read from the client
 	outStart  int   // start of the rewritten head in Front
 	continued bool  // a 100 Continue was forwarded to the client
+
+	pol policyState // the route's policy, see policy.go
 }
 
 func newExchange(maxFields int) *exchange {

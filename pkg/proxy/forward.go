@@ -28,7 +28,7 @@ const (
 func (c *conn) forward(cl *route.Cluster) bool {
 	s := c.st
 	for races := 0; ; {
-		b := cl.Pick(s.LastBackend())
+		b := c.ex.pol.pick(cl, s.LastBackend())
 		if b == nil {
 			return c.answerNoBackend(cl)
 		}
@@ -46,7 +46,7 @@ func (c *conn) forward(cl *route.Cluster) bool {
 			return c.answerLocal(answer{status: 502, cause: causeBackendError, close: true})
 		}
 		if c.attempt(b, now) == outRetry {
-			if s.Attempts() >= c.srv.pool.MaxAttempts() {
+			if s.Attempts() >= c.ex.pol.maxAttempts(&c.srv.opt) {
 				return c.answerLocal(answer{status: 503, cause: causeRetriesExhausted,
 					detail: "no backend could be reached", retryAfter: c.srv.opt.RetryAfter})
 			}
@@ -74,16 +74,16 @@ func (c *conn) attempt(b *route.Backend, now time.Time) outcome {
 	bc := c.srv.backends.get(b, now, !replayable)
 	if bc == nil {
 		var err error
-		bc, err = c.srv.backends.dial(b, o.BackendConnectTimeout)
+		bc, err = c.srv.backends.dial(b, c.ex.pol.connectTimeout(o))
 		if err != nil {
 			b.RecordFailure()
-			if isTimeout(err) {
+			if isTimeout(err) && !c.ex.pol.retryConnectTimeout() {
 				c.srv.m.Connect(metrics.ConnectTimeout)
 				c.answerBeforeBody(answer{status: 504, cause: causeConnectTimeout, detail: "backend connect timed out"})
 				return outDone
 			}
 			c.srv.m.Connect(metrics.ConnectError)
-			return outRetry
+			return c.retryIf(route.RetryConnectFailure)
 		}
 		c.srv.m.Connect(metrics.ConnectOK)
 	}
@@ -101,13 +101,13 @@ func (c *conn) attempt(b *route.Backend, now time.Time) outcome {
 // exchangeWith sends the request on bc and relays the response.
 func (c *conn) exchangeWith(bc *bconn, now time.Time) outcome {
 	ex, o := c.ex, &c.srv.opt
-	setWrite(bc.nc, &bc.wdl, now, o.BackendResponseTimeout)
-	setRead(bc.nc, &bc.rdl, now, o.BackendResponseTimeout)
+	setWrite(bc.nc, &bc.wdl, now, ex.pol.responseTimeout(o))
+	setRead(bc.nc, &bc.rdl, now, ex.pol.responseTimeout(o))
 	n, err := bc.nc.Write(c.st.Front[ex.outStart:ex.bodyEnd])
 	if err != nil {
 		c.srv.backends.close(bc)
-		if n == 0 && !c.gone.Load() {
-			return outRetry // nothing reached the backend
+		if n == 0 && !c.gone.Load() { // nothing reached the backend
+			return c.retryIf(route.RetryConnectFailure | route.RetryResetBeforeResponse)
 		}
 		bc.b.RecordFailure()
 		return c.failBeforeResponse(causeBackendError, 502)
@@ -124,9 +124,10 @@ func (c *conn) exchangeWith(bc *bconn, now time.Time) outcome {
 // forwarding interim (1xx) responses, then relays the final one.
 func (c *conn) readResponse(bc *bconn) outcome {
 	ex, o, back := c.ex, &c.srv.opt, c.st.Back
-	rw := respRoom
+	room := c.respRoom()
+	rw := room
 	got := false // any response byte came
-	ex.scan.reset(respRoom)
+	ex.scan.reset(room)
 	for {
 		switch ex.scan.scan(back, rw, o.MaxHeaderCount+1) {
 		case scanDone:
@@ -134,6 +135,9 @@ func (c *conn) readResponse(bc *bconn) outcome {
 				return c.badResponse(bc)
 			}
 			if ex.resp.status >= 200 || ex.resp.status == 101 {
+				if c.retryResponse(bc, rw) {
+					return outRetry
+				}
 				return c.relayResponse(bc, rw)
 			}
 			if !c.forwardInterim() {
@@ -144,8 +148,8 @@ func (c *conn) readResponse(bc *bconn) outcome {
 				return outDone
 			}
 			end := ex.resp.end
-			rw = respRoom + copy(back[respRoom:], back[end:rw])
-			ex.scan.reset(respRoom)
+			rw = room + copy(back[room:], back[end:rw])
+			ex.scan.reset(room)
 			continue
 		case scanBareLF, scanTooMany:
 			return c.badResponse(bc)
@@ -191,7 +195,7 @@ func (c *conn) backendFailed(bc *bconn, err error, got bool) outcome {
 		// A pooled connection the backend closed as it was reused: the
 		// request was not processed, and replaying an idempotent
 		// request without a body is safe (RFC 9110 §9.2.2).
-		return outRetry
+		return c.retryIf(route.RetryResetBeforeResponse)
 	}
 	bc.b.RecordFailure()
 	return c.failBeforeResponse(causeBackendError, 502)

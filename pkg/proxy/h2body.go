@@ -142,7 +142,7 @@ func (s *h2Stream) pump(bc *bconn) {
 
 func (s *h2Stream) pumpBody(bc *bconn) error {
 	chunked := s.cl < 0
-	idle := s.h.srv.opt.BodyIdleTimeout
+	idle := s.h2BodyIdle()
 	var hdr [20]byte
 	for {
 		p, end, err := s.ringNext()
@@ -224,5 +224,8 @@ func (s *h2Stream) interruptLocked() {
 	s.h.cond.Broadcast()
 	if s.bc != nil {
 		_ = s.bc.nc.SetDeadline(aLongTimeAgo)
+	}
+	if s.up != nil {
+		s.up.interruptLocked()
 	}
 }

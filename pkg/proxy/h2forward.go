@@ -22,6 +22,10 @@ func (s *h2Stream) run() {
 		s.answerLocal(answer{status: s.answer, cause: s.cause})
 		return
 	}
+	if a, ok := s.h.c.hostAnswer(s.authority, s.path); ok {
+		s.answerLocal(a)
+		return
+	}
 	var t *route.Target
 	if tbl := s.h.srv.store.Load(); tbl != nil {
 		t = tbl.Match(s.authority, s.routePath)
@@ -36,6 +40,12 @@ func (s *h2Stream) run() {
 		s.answerLocal(answer{status: 503, cause: causeNoBackend, detail: "no backend: service " + t.Namespace + "/" + t.Service + " is not resolved"})
 		return
 	}
+	if !s.applyPolicy(t) {
+		return
+	}
+	if h2cTarget(t) {
+		s.useH2C()
+	}
 	s.forward(t.Cluster)
 }
 
@@ -44,7 +54,7 @@ func (s *h2Stream) run() {
 func (s *h2Stream) forward(cl *route.Cluster) {
 	st := s.st
 	for races := 0; ; {
-		b := cl.Pick(st.LastBackend())
+		b := s.pol.pick(cl, st.LastBackend())
 		if b == nil {
 			s.answerNoBackend(cl)
 			return
@@ -65,7 +75,7 @@ func (s *h2Stream) forward(cl *route.Cluster) {
 		if s.attempt(b) != outRetry {
 			return
 		}
-		if st.Attempts() >= s.h.srv.pool.MaxAttempts() {
+		if st.Attempts() >= s.pol.maxAttempts(&s.h.srv.opt) {
 			s.answerLocal(answer{status: 503, cause: causeRetriesExhausted,
 				detail: "no backend could be reached", retryAfter: s.h.srv.opt.RetryAfter})
 			return
@@ -85,21 +95,24 @@ func (s *h2Stream) answerNoBackend(cl *route.Cluster) {
 
 // attempt runs one try against b.
 func (s *h2Stream) attempt(b *route.Backend) outcome {
+	if s.up != nil {
+		return s.attemptH2C(b)
+	}
 	srv := s.h.srv
 	replayable := s.endStream && idempotent(s.method)
 	bc := srv.backends.get(b, time.Now(), !replayable)
 	if bc == nil {
 		var err error
-		bc, err = srv.backends.dial(b, srv.opt.BackendConnectTimeout)
+		bc, err = srv.backends.dial(b, s.pol.connectTimeout(&srv.opt))
 		if err != nil {
 			b.RecordFailure()
-			if isTimeout(err) {
+			if isTimeout(err) && !s.pol.retryConnectTimeout() {
 				srv.m.Connect(metrics.ConnectTimeout)
 				s.answerLocal(answer{status: 504, cause: causeConnectTimeout, detail: "backend connect timed out"})
 				return outDone
 			}
 			srv.m.Connect(metrics.ConnectError)
-			return outRetry
+			return s.h2RetryIf(route.RetryConnectFailure)
 		}
 		srv.m.Connect(metrics.ConnectOK)
 	}
@@ -125,13 +138,13 @@ func (s *h2Stream) attempt(b *route.Backend) outcome {
 func (s *h2Stream) exchange(bc *bconn) outcome {
 	o := &s.h.srv.opt
 	now := time.Now()
-	setWrite(bc.nc, &bc.wdl, now, o.BackendResponseTimeout)
-	setRead(bc.nc, &bc.rdl, now, o.BackendResponseTimeout)
+	setWrite(bc.nc, &bc.wdl, now, s.pol.responseTimeout(o))
+	setRead(bc.nc, &bc.rdl, now, s.pol.responseTimeout(o))
 	n, err := bc.nc.Write(s.st.Back[:s.head])
 	if err != nil {
 		s.h.srv.backends.close(bc)
 		if n == 0 && !s.gone() {
-			return outRetry
+			return s.h2RetryIf(route.RetryConnectFailure | route.RetryResetBeforeResponse)
 		}
 		return s.failBeforeResponse(bc, err, true)
 	}
@@ -152,8 +165,9 @@ func (s *h2Stream) gone() bool {
 // responses, then relays the final one.
 func (s *h2Stream) readResponse(bc *bconn) outcome {
 	o, back := &s.h.srv.opt, s.st.Back
-	rw, got := 0, false
-	s.scan.reset(0)
+	base := s.respBase()
+	rw, got := base, false
+	s.scan.reset(base)
 	for {
 		switch s.scan.scan(back, rw, o.MaxHeaderCount+1) {
 		case scanDone:
@@ -161,14 +175,17 @@ func (s *h2Stream) readResponse(bc *bconn) outcome {
 				return s.badResponse(bc)
 			}
 			if s.resp.status >= 200 {
+				if s.retryResponse(bc, rw) {
+					return outRetry
+				}
 				return s.relay(bc, rw)
 			}
 			if _, err := s.h.sendHead(s, s.encodeResponse, nil, false); err != nil {
 				return s.abort(bc, causeClientAborted)
 			}
 			end := s.resp.end
-			rw = copy(back, back[end:rw])
-			s.scan.reset(0)
+			rw = base + copy(back[base:], back[end:rw])
+			s.scan.reset(base)
 			continue
 		case scanBareLF, scanTooMany:
 			return s.badResponse(bc)
@@ -218,7 +235,7 @@ func (s *h2Stream) failBeforeResponse(bc *bconn, err error, got bool) outcome {
 		s.answerLocal(answer{status: 504, cause: causeBackendTimeout})
 		return outDone
 	case !got && bc.reused && s.endStream && idempotent(s.method):
-		return outRetry
+		return s.h2RetryIf(route.RetryResetBeforeResponse)
 	}
 	bc.b.RecordFailure()
 	s.answerLocal(answer{status: 502, cause: causeBackendError})
@@ -257,7 +274,7 @@ func (s *h2Stream) relay(bc *bconn, rw int) outcome {
 		body, left, clean = back[r.end:r.end+int(in)], r.contentLength-in, r.end+int(in) == rw
 	case bodyChunked:
 		s.chunk.reset(0, s.h.srv.opt.MaxHeaderCount, s.h.srv.opt.MaxHeaderBytes)
-		n, out, err := s.chunk.feed(back[r.end:rw], true)
+		n, out, err := s.feedChunk(back[r.end:rw])
 		if err != nil {
 			return s.badResponse(bc)
 		}
@@ -266,9 +283,12 @@ func (s *h2Stream) relay(bc *bconn, rw int) outcome {
 		body = back[r.end:rw]
 	}
 	done := mode == bodyNone || (mode == bodyLength && left == 0) || (mode == bodyChunked && s.chunk.done())
-	n, err := s.h.sendHead(s, s.encodeResponse, body, done)
+	n, err := s.h.sendHead(s, s.encodeResponse, body, done && s.rtr == nil)
 	if err == nil && n < len(body) {
-		err = s.h.sendData(s, body[n:], done)
+		err = s.h.sendData(s, body[n:], done && s.rtr == nil)
+	}
+	if err == nil && done && s.rtr != nil {
+		err = s.sendTrailerLines()
 	}
 	if err != nil {
 		return s.abort(bc, causeClientAborted)
@@ -318,6 +338,9 @@ func (s *h2Stream) encodeResponse(enc *hpack.Encoder) {
 		if !r.hasServer {
 			_ = enc.WriteField(hpack.HeaderField{Name: "server", Value: "kakehi"})
 		}
+		if v := s.affinityValue(); v != nil {
+			_ = enc.WriteField(hpack.HeaderField{Name: "set-cookie", Value: bstr(v)})
+		}
 	}
 }
 
@@ -338,8 +361,8 @@ func (s *h2Stream) relayLength(bc *bconn, n int64) error {
 	return nil
 }
 
-// relayChunked relays the rest of a chunked body, decoded. The backend's
-// trailers are not forwarded.
+// relayChunked relays the rest of a chunked body, decoded, and the
+// backend's trailers as a trailing HEADERS frame.
 func (s *h2Stream) relayChunked(bc *bconn) (clean bool, err error) {
 	buf, k := s.st.Back, &s.chunk
 	for !k.done() {
@@ -347,17 +370,20 @@ func (s *h2Stream) relayChunked(bc *bconn) (clean bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		n, out, ferr := k.feed(buf[:m], true)
+		n, out, ferr := s.feedChunk(buf[:m])
 		if ferr != nil {
 			return false, errBackendBody
 		}
 		if out > 0 || k.done() {
-			if err := s.h.sendData(s, buf[:out], k.done()); err != nil {
+			if err := s.h.sendData(s, buf[:out], k.done() && s.rtr == nil); err != nil {
 				return false, errClientGone
 			}
 		}
 		s.st.Metrics.BytesOut += int64(out)
 		clean = n == m
+	}
+	if s.rtr != nil && s.sendTrailerLines() != nil {
+		return false, errClientGone
 	}
 	return clean, nil
 }
@@ -366,7 +392,7 @@ func (s *h2Stream) relayChunked(bc *bconn) (clean bool, err error) {
 func (s *h2Stream) relayUntilClose(bc *bconn) error {
 	buf := s.st.Back
 	for {
-		setRead(bc.nc, &bc.rdl, time.Now(), s.h.srv.opt.BodyIdleTimeout)
+		setRead(bc.nc, &bc.rdl, time.Now(), s.h2BodyIdle())
 		k, err := bc.nc.Read(buf)
 		if k > 0 {
 			if werr := s.h.sendData(s, buf[:k], false); werr != nil {
@@ -391,7 +417,7 @@ func (s *h2Stream) relayUntilClose(bc *bconn) error {
 
 // readBackend reads body bytes with the body idle timeout.
 func (s *h2Stream) readBackend(bc *bconn, p []byte) (int, error) {
-	setRead(bc.nc, &bc.rdl, time.Now(), s.h.srv.opt.BodyIdleTimeout)
+	setRead(bc.nc, &bc.rdl, time.Now(), s.h2BodyIdle())
 	n, err := bc.nc.Read(p)
 	if err != nil && n == 0 {
 		if s.gone() {
@@ -472,6 +498,9 @@ func (s *h2Stream) answerLocal(a answer) {
 		_ = enc.WriteField(hpack.HeaderField{Name: "content-length", Value: bstr(cl)})
 		if a.retryAfter > 0 {
 			_ = enc.WriteField(hpack.HeaderField{Name: "retry-after", Value: bstr(ra)})
+		}
+		if a.location != "" {
+			_ = enc.WriteField(hpack.HeaderField{Name: "location", Value: a.location})
 		}
 	}
 	if head {

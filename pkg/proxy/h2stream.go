@@ -62,6 +62,8 @@ type h2Stream struct {
 	sentEnd      bool
 	bc           *bconn
 	trailers     []byte // request trailer lines for a chunked body
+	up           *h2Up  // the h2c exchange, when the backend speaks h2c
+	rtr          []byte // response trailer section of a chunked HTTP/1.1 response
 
 	// owned by the stream goroutine:
 	scan     headScan
@@ -71,7 +73,8 @@ type h2Stream struct {
 	pumping  bool
 	pumpErr  error
 	pumpDone chan struct{}
-	goneFn   func() // s.onGone, made once per pooled h2Stream
+	goneFn   func()      // s.onGone, made once per pooled h2Stream
+	pol      policyState // the route's policy, see policy.go
 }
 
 var h2StreamPool = sync.Pool{New: func() any {

@@ -132,6 +132,7 @@ func (c *conn) rewriteResponse(mode bodyMode, decode bool, now time.Time) int {
 		if !r.hasServer {
 			add = append(add, "Server: kakehi\r\n"...)
 		}
+		add = c.appendAffinity(add)
 	}
 	if mode == bodyTunnel {
 		add = append(add, "Connection: Upgrade\r\n"...)

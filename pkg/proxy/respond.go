@@ -27,6 +27,7 @@ const (
 	causeBackendAborted     = metrics.CauseBackendAborted
 	causeBackendBodyTimeout = metrics.CauseBackendBodyTimeout
 	causeBackendGone        = metrics.CauseBackendGone
+	causeMisdirected        = metrics.CauseMisdirected
 )
 
 // causeDetail explains, for the body of a proxy-generated error, why the
@@ -50,6 +51,8 @@ func causeDetail(cause string) string {
 // statusText returns the reason phrase of the codes the proxy sends.
 func statusText(code int) string {
 	switch code {
+	case 308:
+		return "Permanent Redirect"
 	case 400:
 		return "Bad Request"
 	case 404:
@@ -62,6 +65,8 @@ func statusText(code int) string {
 		return "URI Too Long"
 	case 417:
 		return "Expectation Failed"
+	case 421:
+		return "Misdirected Request"
 	case 431:
 		return "Request Header Fields Too Large"
 	case 501:
@@ -84,6 +89,7 @@ type answer struct {
 	cause      string
 	detail     string // first line of the body; the reason phrase when empty
 	retryAfter int    // seconds; 0 for none
+	location   string // Location field (redirects); "" for none
 	close      bool   // send Connection: close and close after
 	head       bool   // the request was HEAD: no body
 }
@@ -111,6 +117,11 @@ func appendAnswer(dst []byte, a answer, now time.Time) []byte {
 	if a.retryAfter > 0 {
 		dst = append(dst, "Retry-After: "...)
 		dst = strconv.AppendInt(dst, int64(a.retryAfter), 10)
+		dst = append(dst, "\r\n"...)
+	}
+	if a.location != "" {
+		dst = append(dst, "Location: "...)
+		dst = append(dst, a.location...)
 		dst = append(dst, "\r\n"...)
 	}
 	if a.close {

@@ -13,6 +13,7 @@ import (
 func (c *conn) serveRequest() bool {
 	s, ex := c.st, c.ex
 	c.closeConn = false
+	ex.pol.reset(nil)
 	pe, ok := c.readHead()
 	if !ok {
 		return false // the client went away mid-head: nobody to answer
@@ -122,15 +123,21 @@ func (c *conn) handle() bool {
 	if r.connClose || (r.minor == 0 && !r.connKeepAlive) {
 		c.closeConn = true
 	}
-	if o.MaxRequestBody > 0 && r.contentLength > o.MaxRequestBody {
+	var t *route.Target
+	if tbl := c.srv.store.Load(); tbl != nil {
+		t = tbl.Match(bstr(r.authority.in(s.Front)), bstr(r.path.in(s.Front)))
+	}
+	if t != nil {
+		ex.pol.reset(t.Policy)
+	}
+	if lim := ex.pol.maxBody(o); lim > 0 && r.contentLength > lim {
 		return c.answerLocal(answer{status: 413, cause: causeBodyTooLarge, close: true})
 	}
 	if pe := c.prepareBody(); pe.status != 0 {
 		return c.answerLocal(answer{status: pe.status, cause: pe.cause, close: true})
 	}
-	var t *route.Target
-	if tbl := c.srv.store.Load(); tbl != nil {
-		t = tbl.Match(bstr(r.authority.in(s.Front)), bstr(r.path.in(s.Front)))
+	if a, ok := c.hostAnswer(bstr(r.authority.in(s.Front)), bstr(s.Front[r.path.s:r.target.e])); ok {
+		return c.answerBeforeBody(a)
 	}
 	if t == nil {
 		return c.answerBeforeBody(answer{status: 404, cause: causeNoRoute, detail: "no route for this host and path"})
@@ -138,6 +145,10 @@ func (c *conn) handle() bool {
 	s.Ctx.Namespace, s.Ctx.Ingress, s.Ctx.Service = t.Namespace, t.Ingress, t.Service
 	if t.Cluster == nil {
 		return c.answerBeforeBody(answer{status: 503, cause: causeNoBackend, detail: "no backend: service " + t.Namespace + "/" + t.Service + " is not resolved"})
+	}
+	c.capturePolicy()
+	if h2cTarget(t) {
+		return c.answerBeforeBody(answer{status: 502, cause: causeBackendError, detail: h2cFromHTTP1})
 	}
 	if !c.rewriteRequest() {
 		return c.answerLocal(answer{status: 431, cause: causeHeaderTooLarge, close: true})
@@ -153,7 +164,7 @@ func (c *conn) prepareBody() parseError {
 	ex.bodyEnd, ex.bodyLeft, ex.bodyMore, ex.bodyIn, ex.continued = r.end, 0, false, 0, false
 	switch {
 	case r.chunked:
-		ex.chunk.reset(o.MaxRequestBody, o.MaxHeaderCount, o.MaxHeaderBytes)
+		ex.chunk.reset(ex.pol.maxBody(o), o.MaxHeaderCount, o.MaxHeaderBytes)
 		n, _, err := ex.chunk.feed(c.st.Front[r.end:c.fw], false)
 		if errors.Is(err, errChunkTooLarge) {
 			return parseError{413, causeBodyTooLarge}
@@ -198,7 +209,7 @@ func (c *conn) answerLocal(a answer) bool {
 	s.Ctx.Status, s.Ctx.Cause = a.status, a.cause
 	now := c.tick()
 	b := appendAnswer(s.Back[:0], a, now)
-	setWrite(c.nc, &c.wdl, now, c.srv.opt.BodyIdleTimeout)
+	setWrite(c.nc, &c.wdl, now, c.bodyIdle())
 	if _, err := c.nc.Write(b); err != nil {
 		a.close = true
 	}

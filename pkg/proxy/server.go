@@ -35,6 +35,8 @@ type Config struct {
 	AccessLog io.Writer
 	// Options are the timeouts and limits; zero fields take defaults.
 	Options Options
+	// TLS configures the HTTPS listener (ServeTLS); see tls.go.
+	TLS TLSOptions
 }
 
 // Server is an HTTP/1.1 reverse proxy. Create it with New.
@@ -45,6 +47,7 @@ type Server struct {
 	pool     *stream.Pool
 	exchange sync.Pool
 	backends backendPools
+	h2c      h2cPools // HTTP/2 connections to h2c backends, h2up_pool.go
 	log      *accessLog
 	ids      *idGen
 
@@ -58,6 +61,8 @@ type Server struct {
 	done      chan struct{} // closed by Shutdown or Close
 	stopOnce  sync.Once
 	bg        sync.WaitGroup // reaper and access-log writer
+
+	tls tlsServer // ServeTLS, see tls.go
 }
 
 // New returns a server for cfg. It starts the background goroutines
@@ -79,7 +84,11 @@ func New(cfg Config) (*Server, error) {
 		conns:     make(map[*conn]struct{}),
 		done:      make(chan struct{}),
 	}
+	if err := s.tls.init(s, cfg.TLS); err != nil {
+		return nil, err
+	}
 	s.backends = backendPools{max: opt.MaxIdleBackendConnsPerEndpoint, idleTimeout: opt.BackendIdleTimeout}
+	s.h2c.init(&opt)
 	s.exchange.New = func() any { return newExchange(opt.MaxHeaderCount + 1) }
 	if cfg.AccessLog != nil {
 		s.log = newAccessLog(cfg.AccessLog, opt.AccessLogBuffer, s.m)
@@ -89,7 +98,7 @@ func New(cfg Config) (*Server, error) {
 	s.pool = stream.NewPool(stream.Options{
 		MaxStreams:  opt.MaxStreams,
 		BufSize:     opt.BufferSize,
-		MaxAttempts: opt.MaxAttempts,
+		MaxAttempts: max(opt.MaxAttempts, policyMaxAttempts),
 		Observer:    observer{s},
 	})
 	s.m.SetSources(metrics.ProxySources{
@@ -113,7 +122,10 @@ func (s *Server) Options() Options { return s.opt }
 // Serve accepts connections on l and serves each on its own goroutine. It
 // returns ErrServerClosed after Shutdown or Close, or the first
 // non-temporary accept error. Serve closes l when it returns.
-func (s *Server) Serve(l net.Listener) error {
+func (s *Server) Serve(l net.Listener) error { return s.acceptLoop(l, false) }
+
+// acceptLoop is Serve, and ServeTLS when secure.
+func (s *Server) acceptLoop(l net.Listener, secure bool) error {
 	if !s.track(l) {
 		_ = l.Close()
 		return ErrServerClosed
@@ -138,10 +150,19 @@ func (s *Server) Serve(l net.Listener) error {
 			return err
 		}
 		backoff = 0
+		var w *tlsWire
+		if secure {
+			w = s.tls.wrap(nc)
+			nc = w.tc
+		}
 		c := newConn(s, nc)
 		if !s.addConn(c) {
 			_ = nc.Close()
 			return ErrServerClosed
+		}
+		if secure {
+			go c.serveTLS(w)
+			continue
 		}
 		go c.serve()
 	}
@@ -241,6 +262,7 @@ func (s *Server) stop() {
 		s.bg.Wait()
 		s.backends.closed.Store(true)
 		s.backends.reap(time.Now(), true)
+		s.h2c.stop()
 	})
 }
 
@@ -252,6 +274,7 @@ func (s *Server) reapLoop() {
 		select {
 		case now := <-t.C:
 			s.backends.reap(now, false)
+			s.h2c.reap(now, false)
 		case <-s.done:
 			return
 		}
@@ -263,6 +286,7 @@ func (s *Server) reapLoop() {
 // cut off after Options.DrainGrace (through the stream index).
 func (s *Server) BackendGone(b *route.Backend) {
 	s.backends.retire(b)
+	s.h2c.retire(b)
 	tok := b.Token()
 	drain := func() { s.pool.Index().Drain(tok) }
 	if s.opt.DrainGrace <= 0 {

@@ -189,7 +189,7 @@ func causeOf(err error) string {
 
 // readBackend reads response body bytes with the body idle timeout.
 func (c *conn) readBackend(bc *bconn, p []byte) (int, error) {
-	setRead(bc.nc, &bc.rdl, c.tick(), c.srv.opt.BodyIdleTimeout)
+	setRead(bc.nc, &bc.rdl, c.tick(), c.bodyIdle())
 	n, err := bc.read(p)
 	if err != nil && n == 0 {
 		if isTimeout(err) && !c.gone.Load() {
@@ -203,7 +203,7 @@ func (c *conn) readBackend(bc *bconn, p []byte) (int, error) {
 // writeClient writes p to the client with the body idle timeout, counted
 // from c.clock (the caller ticked just before).
 func (c *conn) writeClient(p []byte) error {
-	setWrite(c.nc, &c.wdl, c.clock, c.srv.opt.BodyIdleTimeout)
+	setWrite(c.nc, &c.wdl, c.clock, c.bodyIdle())
 	if _, err := c.nc.Write(p); err != nil {
 		return errClientGone
 	}
@@ -214,7 +214,7 @@ func (c *conn) writeClient(p []byte) error {
 func (c *conn) relayLength(bc *bconn, n int64) error {
 	buf := c.st.Back
 	if canSplice(c.tcp, bc.tcp, n, len(buf)) {
-		k, err := spliceN(c.tcp, bc.tcp, &c.lr, n, c.srv.opt.BodyIdleTimeout, &bc.rdl, &c.wdl)
+		k, err := spliceN(c.tcp, bc.tcp, &c.lr, n, c.bodyIdle(), &bc.rdl, &c.wdl)
 		c.st.Metrics.BytesOut += k
 		if err != nil {
 			return c.spliceResponseFailed(err)
@@ -262,7 +262,7 @@ func (c *conn) relayChunked(bc *bconn, decode bool) (clean bool, err error) {
 func (c *conn) relayUntilClose(bc *bconn) error {
 	buf := c.st.Back
 	for {
-		setRead(bc.nc, &bc.rdl, c.tick(), c.srv.opt.BodyIdleTimeout)
+		setRead(bc.nc, &bc.rdl, c.tick(), c.bodyIdle())
 		k, err := bc.read(buf)
 		if k > 0 {
 			if werr := c.writeClient(buf[:k]); werr != nil {

@@ -27,7 +27,10 @@ type Echo struct {
 
 // Pod is a backend "pod": a real HTTP server on its own address that
 // answers every request with an Echo, after the delay given by a ?sleep=
-// query parameter (a Go duration, at most 30 s) when there is one.
+// query parameter (a Go duration, at most 30 s) when there is one. A
+// ?status=CODE parameter (200 to 599) makes it answer with that status
+// instead of 200, still with its Echo; with ?statuspod=NAME too, only the
+// pod named NAME does.
 type Pod struct {
 	Service string
 	Name    string
@@ -79,6 +82,9 @@ func (p *Pod) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Pod", p.Name)
+	if code := p.statusFor(r); code != 0 {
+		w.WriteHeader(code)
+	}
 	_ = json.NewEncoder(w).Encode(e)
 }
 
@@ -89,4 +95,18 @@ func (p *Pod) Stop() {
 	if err := p.srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		_ = p.srv.Close()
 	}
+}
+
+// statusFor returns the status asked for by ?status= (and ?statuspod=),
+// or 0 for the default 200.
+func (p *Pod) statusFor(r *http.Request) int {
+	q := r.URL.Query()
+	code, err := strconv.Atoi(q.Get("status"))
+	if err != nil || code < 200 || code > 599 {
+		return 0
+	}
+	if only := q.Get("statuspod"); only != "" && only != p.Name {
+		return 0
+	}
+	return code
 }

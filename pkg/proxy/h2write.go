@@ -19,6 +19,9 @@ func (h *h2Conn) lockWrite() {
 	h.wwait.Add(1)
 	h.wmu.Lock()
 	h.wwait.Add(-1)
+	// Control frames queued before this writer's turn go first: a SETTINGS
+	// ACK must precede DATA sized by the window those settings changed.
+	h.drainCtl()
 }
 
 // unlockWrite sends the queued control frames, flushes unless another

@@ -24,6 +24,7 @@ type config struct {
 	controllerName string
 	httpAddr       string
 	httpsAddr      string
+	redirectPort   int
 	metricsAddr    string
 	healthAddr     string
 	watchNamespace string
@@ -53,7 +54,8 @@ func parseFlags(args []string) (*config, *flag.FlagSet, error) {
 	fs.StringVar(&c.ingressClass, "ingress-class", "kakehi", "name of the IngressClass served; also the value of the legacy kubernetes.io/ingress.class annotation")
 	fs.StringVar(&c.controllerName, "controller-name", "kakehi.dev/ingress-controller", "IngressClass spec.controller value owned by this controller")
 	fs.StringVar(&c.httpAddr, "http-addr", ":8080", "address of the plain HTTP proxy listener (host:port, or fd:N for a socket passed by the parent process)")
-	fs.StringVar(&c.httpsAddr, "https-addr", ":8443", "address of the TLS proxy listener (not used until TLS termination lands)")
+	fs.StringVar(&c.httpsAddr, "https-addr", ":8443", "address of the TLS proxy listener (host:port, or fd:N; empty disables TLS)")
+	fs.IntVar(&c.redirectPort, "https-redirect-port", 0, "port written in the Location of HTTP→HTTPS redirects (0: the --https-addr listener's port; 443 is left out)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", ":9090", "address serving Prometheus metrics at /metrics (\"0\" disables)")
 	fs.StringVar(&c.healthAddr, "health-addr", ":8081", "address serving /healthz and /readyz; ready once the first route table is published")
 	fs.StringVar(&c.watchNamespace, "watch-namespace", "", "namespace to watch for Ingresses, Services and EndpointSlices (empty = all namespaces)")
@@ -95,6 +97,9 @@ func (c *config) validate() error {
 	}
 	if c.httpAddr == "" {
 		errs = append(errs, errors.New("--http-addr must not be empty"))
+	}
+	if c.redirectPort < 0 || c.redirectPort > 65535 {
+		errs = append(errs, errors.New("--https-redirect-port must be between 0 and 65535"))
 	}
 	var err error
 	if c.publishSvc, err = namespacedName("--publish-service", c.publishService); err != nil {

@@ -60,15 +60,18 @@ func (d *drainer) readyCheck(*http.Request) error {
 	return nil
 }
 
-// run serves until ctx ends, then drains; it returns the first error of the
-// proxy or the manager.
-func (d *drainer) run(ctx context.Context, mgr ctrl.Manager, l net.Listener) error {
+// run serves plain HTTP on l and TLS on tl (nil: none) until ctx ends,
+// then drains both; it returns the first error of the proxy or the manager.
+func (d *drainer) run(ctx context.Context, mgr ctrl.Manager, l, tl net.Listener) error {
 	mgrCtx, stopMgr := context.WithCancel(context.Background())
 	defer stopMgr()
 	mgrErr := make(chan error, 1)
 	go func() { mgrErr <- mgr.Start(mgrCtx) }()
-	srvErr := make(chan error, 1)
+	srvErr := make(chan error, 2)
 	go func() { srvErr <- d.srv.Serve(l) }()
+	if tl != nil {
+		go func() { srvErr <- d.srv.ServeTLS(tl) }()
+	}
 
 	select {
 	case err := <-mgrErr:
@@ -88,7 +91,7 @@ func (d *drainer) run(ctx context.Context, mgr ctrl.Manager, l net.Listener) err
 		stopMgr()
 		return errors.Join(err, <-mgrErr)
 	}
-	log.Info("stopping the listener; in-flight requests drain", "grace", d.grace)
+	log.Info("stopping the listeners; in-flight requests drain", "grace", d.grace)
 	graceCtx, cancel := context.WithTimeout(context.Background(), d.grace)
 	defer cancel()
 	err := d.srv.Shutdown(graceCtx)
@@ -98,4 +101,20 @@ func (d *drainer) run(ctx context.Context, mgr ctrl.Manager, l net.Listener) err
 	}
 	stopMgr()
 	return errors.Join(err, <-mgrErr)
+}
+
+// listenTLS opens the HTTPS listener (nil when addr is empty) and returns
+// the port for HTTP→HTTPS redirects: port when set, else the listener's.
+func listenTLS(addr string, port int) (net.Listener, int, error) {
+	if addr == "" {
+		return nil, port, nil
+	}
+	l, err := listen(addr)
+	if err != nil {
+		return nil, 0, err
+	}
+	if a, ok := l.Addr().(*net.TCPAddr); ok && port == 0 {
+		port = a.Port
+	}
+	return l, port, nil
 }

@@ -78,7 +78,12 @@ func run(ctx context.Context, cfg *config) error {
 		return err
 	}
 	defer closeLog()
-	srv, err := proxy.New(proxy.Config{Store: store, Metrics: proxyMetrics, AccessLog: accessLog, Options: cfg.proxy})
+	tlsListener, redirectPort, err := listenTLS(cfg.httpsAddr, cfg.redirectPort)
+	if err != nil {
+		return err
+	}
+	srv, err := proxy.New(proxy.Config{Store: store, Metrics: proxyMetrics, AccessLog: accessLog, Options: cfg.proxy,
+		TLS: proxy.TLSOptions{RedirectPort: redirectPort}}) // self-signed fallback made here
 	if err != nil {
 		return err
 	}
@@ -111,7 +116,7 @@ func run(ctx context.Context, cfg *config) error {
 	); err != nil {
 		return err
 	}
-	return drain.run(ctx, mgr, httpListener)
+	return drain.run(ctx, mgr, httpListener, tlsListener)
 }
 
 // setupStatus adds the leader elector and the status writers: Ingress

@@ -16,6 +16,7 @@ import (
 type Controller struct {
 	Cmd        *exec.Cmd
 	HTTPAddr   string // proxy, host:port
+	HTTPSAddr  string // TLS proxy, host:port (PortBase+3)
 	HealthAddr string
 	Metrics    string
 	LogPath    string
@@ -56,7 +57,7 @@ func ControllerBinary() (string, error) {
 type ControllerOptions struct {
 	Kubeconfig string
 	IP         string   // address for all listeners (default 127.0.0.1)
-	PortBase   int      // http=PortBase, health=+1, metrics=+2 (default 8080)
+	PortBase   int      // http=PortBase, health=+1, metrics=+2, https=+3 (default 8080)
 	Args       []string // extra flags
 	ExtraFiles []*os.File
 	LogDir     string // where the process log goes (default .cache/logs)
@@ -79,6 +80,7 @@ func StartController(ctx context.Context, o ControllerOptions) (*Controller, err
 		HTTPAddr:   fmt.Sprintf("%s:%d", o.IP, o.PortBase),
 		HealthAddr: fmt.Sprintf("%s:%d", o.IP, o.PortBase+1),
 		Metrics:    fmt.Sprintf("%s:%d", o.IP, o.PortBase+2),
+		HTTPSAddr:  fmt.Sprintf("%s:%d", o.IP, o.PortBase+3),
 		done:       make(chan struct{}),
 	}
 	args := []string{"--kubeconfig", o.Kubeconfig, "--http-addr", c.HTTPAddr,
@@ -86,6 +88,7 @@ func StartController(ctx context.Context, o ControllerOptions) (*Controller, err
 	if len(o.ExtraFiles) > 0 {
 		args[3] = "fd:3"
 	}
+	args = append(args, "--https-addr", c.HTTPSAddr)
 	c.Cmd = exec.Command(bin, append(args, o.Args...)...)
 	c.Cmd.ExtraFiles = o.ExtraFiles
 	if err := c.openLog(o.LogDir); err != nil {

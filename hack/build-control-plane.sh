@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # build-control-plane.sh builds kube-apiserver and etcd from the Go module
-# proxy into a versioned cache folder (default .cache/control-plane/<versions>)
-# and prints that folder. Binaries already present are reused.
+# proxy into a versioned cache folder and prints that folder. Binaries
+# already present are reused. The folder is outside the work tree
+# (${XDG_CACHE_HOME:-~/.cache}/kakehi/control-plane/<versions>) so that every
+# clone on a machine, CI's included, shares one build; CONTROL_PLANE_DIR
+# overrides it.
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-1.37.2}"
 ETCD_VERSION="${ETCD_VERSION:-3.6.8}"
-root="$(cd "$(dirname "$0")/.." && pwd)"
-out="${CONTROL_PLANE_DIR:-$root/.cache/control-plane/k8s-$K8S_VERSION-etcd-$ETCD_VERSION}"
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/kakehi/control-plane"
+out="${CONTROL_PLANE_DIR:-$cache/k8s-$K8S_VERSION-etcd-$ETCD_VERSION}"
 mkdir -p "$out"
 
 staging=(api apiextensions-apiserver apimachinery apiserver cli-runtime client-go

@@ -181,7 +181,7 @@ func NewProxy() *Proxy {
 			func(s *ProxySources) float64 { return callInt(s.StreamsCapacity) }),
 		p.gaugeFunc(ClientConnections, "Open client connections.",
 			func(s *ProxySources) float64 { return callInt(s.ClientConns) }),
-		p.gaugeFunc(BackendConnections, "Open backend connections, busy and idle.",
+		p.gaugeFunc(BackendConnections, "Open backend connections, busy and idle: HTTP/1.1 and h2c (HTTP/2) ones.",
 			func(s *ProxySources) float64 { return callInt(s.BackendConns) }),
 		p.gaugeFunc(BackendIdleConnections, "Idle keep-alive backend connections held in the pools.",
 			func(s *ProxySources) float64 { return callInt(s.BackendIdleConns) }),

@@ -55,6 +55,7 @@ type conn struct {
 
 	// the backend connection in use, for onGone (another goroutine):
 	cur    atomic.Pointer[bconn]
+	upH2C  atomic.Pointer[h1Up] // the h2c exchange in progress
 	gone   atomic.Bool
 	goneFn func()
 
@@ -262,6 +263,9 @@ func (c *conn) forceClose() {
 	_ = c.nc.Close()
 	if bc := c.cur.Load(); bc != nil {
 		_ = bc.nc.Close()
+	}
+	if u := c.upH2C.Load(); u != nil {
+		u.interrupt()
 	}
 }
 

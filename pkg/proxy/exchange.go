@@ -40,6 +40,7 @@ type exchange struct {
 	continued bool  // a 100 Continue was forwarded to the client
 
 	pol policyState // the route's policy, see policy.go
+	up  *h1Up       // the h2c exchange, when the backend speaks h2c (h1up.go)
 }
 
 func newExchange(maxFields int) *exchange {

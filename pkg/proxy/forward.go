@@ -69,6 +69,9 @@ func (c *conn) answerNoBackend(cl *route.Cluster) bool {
 // attempt runs one try against b: a pooled or new connection, the request,
 // the response.
 func (c *conn) attempt(b *route.Backend, now time.Time) outcome {
+	if c.ex.up != nil {
+		return c.attemptH2C(b)
+	}
 	o := &c.srv.opt
 	replayable := !c.ex.req.hasBody() && idempotent(c.st.Ctx.Method)
 	bc := c.srv.backends.get(b, now, !replayable)

@@ -49,7 +49,7 @@ func (h *h2Conn) onData(f *http2.DataFrame) error {
 		return h.queueLocked(h2Ctl{typ: http2.FrameRSTStream, id: id, val: uint32(http2.ErrCodeStreamClosed)})
 	case s.reqEnd:
 		return h.resetLocked(s, http2.ErrCodeStreamClosed)
-	case s.reset:
+	case s.reset || s.tooLarge:
 		return nil
 	case int64(flen) > s.recvWin:
 		return h.resetLocked(s, http2.ErrCodeFlowControl)
@@ -59,6 +59,8 @@ func (h *h2Conn) onData(f *http2.DataFrame) error {
 		// More than the window advertised in SETTINGS (sent before the
 		// client saw them).
 		return h.resetLocked(s, http2.ErrCodeFlowControl)
+	case s.bodyLimit > 0 && s.bodyIn+int64(len(data)) > s.bodyLimit:
+		return h.overLimitLocked(s)
 	}
 	s.recvWin -= int64(flen)
 	s.recvPending += int64(flen) - int64(len(data)) // padding is returned at once
@@ -95,6 +97,8 @@ func (s *h2Stream) ringNext() ([]byte, bool, error) {
 		switch {
 		case s.reset || h.dead || s.stopBody:
 			return nil, false, errH2StreamGone
+		case s.tooLarge:
+			return nil, false, errH2BodyTooLarge
 		case s.bodyN > 0:
 			end := min(s.bodyR+s.bodyN, len(s.st.Front))
 			return s.st.Front[s.bodyR:end], false, nil

@@ -224,6 +224,8 @@ func (s *h2Stream) failBeforeResponse(bc *bconn, err error, got bool) outcome {
 	case reset:
 		s.clientGone()
 		return outDone
+	case s.overLimit():
+		return s.answerTooLarge()
 	case drained:
 		s.answerLocal(answer{status: 502, cause: causeBackendGone})
 		return outDone
@@ -466,6 +468,9 @@ func (s *h2Stream) abort(bc *bconn, cause string) outcome {
 	s.h.mu.Unlock()
 	if drained {
 		cause = causeBackendGone
+	}
+	if s.overLimit() {
+		cause = causeBodyTooLarge
 	}
 	s.st.Ctx.Cause = cause
 	return outDone

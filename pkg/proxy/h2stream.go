@@ -64,6 +64,9 @@ type h2Stream struct {
 	trailers     []byte // request trailer lines for a chunked body
 	up           *h2Up  // the h2c exchange, when the backend speaks h2c
 	rtr          []byte // response trailer section of a chunked HTTP/1.1 response
+	bodyLimit    int64  // the route's request body bound; 0: none or not routed yet
+	tooLarge     bool   // the body went over bodyLimit (h2limit.go)
+	sentHead     bool   // a response header block was sent
 
 	// owned by the stream goroutine:
 	scan     headScan

@@ -18,7 +18,9 @@ import (
 )
 
 // h2cTarget reports whether t's backends speak h2c: the Service port's
-// appProtocol, or the route's policy.
+// appProtocol (Cluster.Protocol) is h2c, or the route's policy says
+// backendProtocol H2C. A policy's HTTP1 (the zero value, also "unset")
+// does not override an h2c appProtocol: the cluster's protocol stands.
 func h2cTarget(t *route.Target) bool {
 	return t.Cluster != nil && t.Cluster.Protocol() == route.ProtocolH2C ||
 		t.Policy != nil && t.Policy.BackendProtocol == route.ProtocolH2C
@@ -95,7 +97,7 @@ func (u *h2Up) interruptLocked() {
 // attemptH2C runs one try against b over a pooled HTTP/2 connection.
 func (s *h2Stream) attemptH2C(b *route.Backend) outcome {
 	srv, u, h := s.h.srv, s.up, s.h
-	hc, fresh, err := srv.h2c.acquire(b, srv.opt.BackendConnectTimeout)
+	hc, fresh, err := srv.h2c.acquire(b, s.pol.connectTimeout(&srv.opt))
 	if err != nil {
 		return s.h2cDialFailed(b, err)
 	}
@@ -133,7 +135,7 @@ func (s *h2Stream) exchangeH2C(ctx context.Context, cancel context.CancelFunc, b
 		u.startPump(pw, req.Trailer)
 	}
 	u.timedOut.Store(false)
-	timer := time.AfterFunc(s.h.srv.opt.BackendResponseTimeout, func() {
+	timer := time.AfterFunc(s.pol.responseTimeout(&s.h.srv.opt), func() {
 		u.timedOut.Store(true)
 		cancel()
 	})
@@ -142,6 +144,11 @@ func (s *h2Stream) exchangeH2C(ctx context.Context, cancel context.CancelFunc, b
 	if err != nil {
 		u.stopPump()
 		return s.h2cFailed(b, err)
+	}
+	if s.h2cRetryStatus(resp) {
+		_ = resp.Body.Close()
+		u.stopPump()
+		return outRetry
 	}
 	out := s.relayH2C(resp)
 	_ = resp.Body.Close() // resets the backend stream if it did not end
@@ -156,13 +163,13 @@ func (s *h2Stream) h2cDialFailed(b *route.Backend, err error) outcome {
 		return outRetry // Pick skips a retired endpoint
 	}
 	b.RecordFailure()
-	if isTimeout(err) {
+	if isTimeout(err) && !s.pol.retryConnectTimeout() {
 		srv.m.Connect(metrics.ConnectTimeout)
 		s.answerLocal(answer{status: 504, cause: causeConnectTimeout, detail: "backend connect timed out"})
 		return outDone
 	}
 	srv.m.Connect(metrics.ConnectError)
-	return outRetry
+	return s.h2RetryIf(route.RetryConnectFailure)
 }
 
 // h2cFailed handles an exchange that failed before the response head: a
@@ -170,12 +177,14 @@ func (s *h2Stream) h2cDialFailed(b *route.Backend, err error) outcome {
 // taken, else 502 or 504, or nothing when the client is gone.
 func (s *h2Stream) h2cFailed(b *route.Backend, err error) outcome {
 	s.h.mu.Lock()
-	reset, drained := s.reset, s.drained
+	reset, drained, tooLarge := s.reset, s.drained, s.tooLarge
 	s.h.mu.Unlock()
 	switch {
 	case reset:
 		s.clientGone()
 		return outDone
+	case tooLarge:
+		return s.answerTooLarge()
 	case drained:
 		s.answerLocal(answer{status: 502, cause: causeBackendGone})
 		return outDone
@@ -183,7 +192,7 @@ func (s *h2Stream) h2cFailed(b *route.Backend, err error) outcome {
 		s.answerLocal(answer{status: 504, cause: causeBackendTimeout})
 		return outDone
 	case h2cUnprocessed(err) && s.up.taken == 0:
-		return outRetry
+		return s.h2RetryIf(route.RetryRefusedStream)
 	}
 	b.RecordFailure()
 	s.answerLocal(answer{status: 502, cause: causeBackendError})
@@ -275,6 +284,8 @@ func (s *h2Stream) h2cBodyFailed(err error, client bool) outcome {
 	defer h.mu.Unlock()
 	var se http2.StreamError
 	switch {
+	case s.tooLarge:
+		s.st.Ctx.Cause = causeBodyTooLarge
 	case s.reset || client:
 		s.st.Ctx.Cause = causeClientAborted
 	case s.drained:
@@ -295,6 +306,9 @@ func (s *h2Stream) h2cBodyFailed(err error, client bool) outcome {
 func (u *h2Up) encodeHead(enc *hpack.Encoder) {
 	_ = enc.WriteField(hpack.HeaderField{Name: ":status", Value: statusStrings[u.resp.StatusCode%600]})
 	u.encodeFields(enc, u.resp.Header)
+	if v := u.s.affinityValue(); v != nil {
+		_ = enc.WriteField(hpack.HeaderField{Name: "set-cookie", Value: bstr(v)})
+	}
 }
 
 // encodeTrailers writes the response trailers.
@@ -391,7 +405,3 @@ func trailerLines(b []byte, f func(name, value string)) {
 		f(line[:c], strings.Trim(line[c+1:], " \t"))
 	}
 }
-
-// h2cFromHTTP1 is the 502 detail for an HTTP/1.1 request routed to an h2c
-// cluster: translating HTTP/1.1 to an HTTP/2 backend is not implemented.
-const h2cFromHTTP1 = "backend speaks h2c (HTTP/2 only): send this request over HTTP/2; HTTP/1.1 to h2c backends is not supported"

@@ -395,18 +395,6 @@ func TestH2CIdleReap(t *testing.T) {
 	waitFor(t, "the idle connection to be reaped", 5*time.Second, func() bool { return h.srv.h2c.open.Load() == 0 })
 }
 
-// TestH2CFromHTTP1 checks the 502 an HTTP/1.1 client gets from an h2c
-// cluster, with the reason.
-func TestH2CFromHTTP1(t *testing.T) {
-	be := okBackend(t)
-	h := newHarness(t)
-	h.routeH2C(be.addr)
-	r := h.dial().roundTrip(get("svc.example", "/x"))
-	if r.StatusCode != 502 || !strings.Contains(r.body, "h2c") {
-		t.Fatalf("got %d %q", r.StatusCode, r.body)
-	}
-}
-
 // TestH2H1ChunkedTrailers: trailers of a chunked HTTP/1.1 backend reach
 // an HTTP/2 client as a trailing HEADERS frame.
 func TestH2H1ChunkedTrailers(t *testing.T) {

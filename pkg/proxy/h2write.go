@@ -266,6 +266,7 @@ func (h *h2Conn) sendHead(s *h2Stream, encode func(*hpack.Encoder), body []byte,
 	}
 	h.mu.Lock()
 	frame := h.peerFrame
+	s.sentHead = true
 	h.mu.Unlock()
 	h.lockWrite()
 	defer h.unlockWrite()

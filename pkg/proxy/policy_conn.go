@@ -81,13 +81,13 @@ func (s *h2Stream) h2BodyIdle() time.Duration { return s.pol.idleTimeout(&s.h.sr
 // the request was answered (413).
 func (s *h2Stream) applyPolicy(t *route.Target) bool {
 	s.pol.reset(t.Policy)
-	if t.Policy == nil {
-		return true
-	}
 	o := &s.h.srv.opt
-	if lim := s.pol.maxBody(o); lim > 0 && s.cl > lim {
+	if !s.limitBody(s.pol.maxBody(o)) {
 		s.answerLocal(answer{status: 413, cause: causeBodyTooLarge})
 		return false
+	}
+	if t.Policy == nil {
+		return true
 	}
 	s.pol.capture(s.st.Back[:s.head], s.h.c.xff, o.TrustForwardedHeaders)
 	return true

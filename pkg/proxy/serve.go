@@ -148,7 +148,7 @@ func (c *conn) handle() bool {
 	}
 	c.capturePolicy()
 	if h2cTarget(t) {
-		return c.answerBeforeBody(answer{status: 502, cause: causeBackendError, detail: h2cFromHTTP1})
+		return c.forwardH2C(t.Cluster)
 	}
 	if !c.rewriteRequest() {
 		return c.answerLocal(answer{status: 431, cause: causeHeaderTooLarge, close: true})

@@ -105,7 +105,7 @@ func New(cfg Config) (*Server, error) {
 		StreamsInUse:     s.pool.InUse,
 		StreamsCapacity:  s.pool.Cap,
 		ClientConns:      func() int { return int(s.clientConns.Load()) },
-		BackendConns:     func() int { return int(s.backends.open.Load()) },
+		BackendConns:     func() int { return int(s.backends.open.Load() + s.h2c.open.Load()) },
 		BackendIdleConns: func() int { return int(s.backends.idle.Load()) },
 	})
 	s.bg.Add(1)

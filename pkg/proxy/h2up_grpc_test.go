@@ -14,68 +14,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+
+	"github.com/kakehi/kakehi/test/grpcecho"
 )
-
-// rawCodec passes gRPC messages as *[]byte, so that no protoc step is
-// needed.
-type rawCodec struct{}
-
-func (rawCodec) Marshal(v any) ([]byte, error) { return *v.(*[]byte), nil }
-func (rawCodec) Unmarshal(data []byte, v any) error {
-	*v.(*[]byte) = append([]byte(nil), data...)
-	return nil
-}
-func (rawCodec) Name() string { return "raw" }
-
-// echoService is a hand-registered gRPC service: Echo (unary; "missing"
-// fails with NotFound), Count (server streaming: n messages) and Chat
-// (bidi: each message back, upper-cased by a prefix).
-var echoService = grpc.ServiceDesc{
-	ServiceName: "kakehi.test.Echo",
-	HandlerType: (*any)(nil),
-	Methods: []grpc.MethodDesc{{MethodName: "Echo", Handler: func(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
-		var in []byte
-		if err := dec(&in); err != nil {
-			return nil, err
-		}
-		if string(in) == "missing" {
-			return nil, status.Error(codes.NotFound, "no such thing: missing")
-		}
-		out := append([]byte("echo:"), in...)
-		return &out, nil
-	}}},
-	Streams: []grpc.StreamDesc{
-		{StreamName: "Count", ServerStreams: true, Handler: func(_ any, ss grpc.ServerStream) error {
-			var in []byte
-			if err := ss.RecvMsg(&in); err != nil {
-				return err
-			}
-			n, _ := strconv.Atoi(string(in))
-			for i := 0; i < n; i++ {
-				m := []byte(strconv.Itoa(i))
-				if err := ss.SendMsg(&m); err != nil {
-					return err
-				}
-			}
-			return nil
-		}},
-		{StreamName: "Chat", ServerStreams: true, ClientStreams: true, Handler: func(_ any, ss grpc.ServerStream) error {
-			for {
-				var in []byte
-				if err := ss.RecvMsg(&in); err != nil {
-					if errors.Is(err, io.EOF) {
-						return status.Error(codes.Aborted, "chat over")
-					}
-					return err
-				}
-				out := append([]byte("re:"), in...)
-				if err := ss.SendMsg(&out); err != nil {
-					return err
-				}
-			}
-		}},
-	},
-}
 
 // TestGRPCEndToEnd runs a real grpc-go client against the proxy (h2c with
 // prior knowledge) and a real grpc-go server behind it.
@@ -84,17 +25,13 @@ func TestGRPCEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gs := grpc.NewServer(grpc.ForceServerCodec(rawCodec{}))
-	gs.RegisterService(&echoService, nil)
-	served := make(chan struct{})
-	go func() { defer close(served); _ = gs.Serve(l) }()
-	t.Cleanup(func() { gs.Stop(); <-served })
+	grpcecho.Serve(t, l)
 
 	h := newHarness(t)
 	h.routeH2C(l.Addr().String())
 	conn, err := grpc.NewClient("passthrough:///"+h.addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.ForceCodec(rawCodec{})))
+		grpc.WithDefaultCallOptions(grpc.ForceCodec(grpcecho.RawCodec{})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,16 +40,16 @@ func TestGRPCEndToEnd(t *testing.T) {
 	defer cancel()
 
 	in, out := []byte("hi"), []byte(nil)
-	if err := conn.Invoke(ctx, "/kakehi.test.Echo/Echo", &in, &out); err != nil || string(out) != "echo:hi" {
+	if err := conn.Invoke(ctx, grpcecho.EchoMethod, &in, &out); err != nil || string(out) != "echo:hi" {
 		t.Fatalf("unary: %q %v", out, err)
 	}
 	in = []byte("missing")
-	err = conn.Invoke(ctx, "/kakehi.test.Echo/Echo", &in, &out)
+	err = conn.Invoke(ctx, grpcecho.EchoMethod, &in, &out)
 	if st := status.Convert(err); st.Code() != codes.NotFound || st.Message() != "no such thing: missing" {
 		t.Fatalf("error status: %v", err)
 	}
 
-	cs, err := conn.NewStream(ctx, &echoService.Streams[0], "/kakehi.test.Echo/Count")
+	cs, err := conn.NewStream(ctx, &grpcecho.Service.Streams[0], grpcecho.CountMethod)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +67,7 @@ func TestGRPCEndToEnd(t *testing.T) {
 		t.Fatalf("server stream end: %v", err)
 	}
 
-	bs, err := conn.NewStream(ctx, &echoService.Streams[1], "/kakehi.test.Echo/Chat")
+	bs, err := conn.NewStream(ctx, &grpcecho.Service.Streams[1], grpcecho.ChatMethod)
 	if err != nil {
 		t.Fatal(err)
 	}

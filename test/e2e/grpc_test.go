@@ -20,51 +20,9 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/kakehi/kakehi/test/grpcecho"
 	"github.com/kakehi/kakehi/test/harness"
 )
-
-// rawCodec passes gRPC messages as *[]byte (no protoc step), as in
-// pkg/proxy/h2up_grpc_test.go.
-type rawCodec struct{}
-
-func (rawCodec) Marshal(v any) ([]byte, error) { return *v.(*[]byte), nil }
-func (rawCodec) Unmarshal(data []byte, v any) error {
-	*v.(*[]byte) = append([]byte(nil), data...)
-	return nil
-}
-func (rawCodec) Name() string { return "raw" }
-
-// grpcEcho is a hand-registered service: Echo (unary; "missing" fails
-// with NotFound) and Count (server streaming: n messages).
-var grpcEcho = grpc.ServiceDesc{
-	ServiceName: "kakehi.e2e.Echo",
-	HandlerType: (*any)(nil),
-	Methods: []grpc.MethodDesc{{MethodName: "Echo", Handler: func(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
-		var in []byte
-		if err := dec(&in); err != nil {
-			return nil, err
-		}
-		if string(in) == "missing" {
-			return nil, status.Error(codes.NotFound, "no such thing: missing")
-		}
-		out := append([]byte("echo:"), in...)
-		return &out, nil
-	}}},
-	Streams: []grpc.StreamDesc{{StreamName: "Count", ServerStreams: true, Handler: func(_ any, ss grpc.ServerStream) error {
-		var in []byte
-		if err := ss.RecvMsg(&in); err != nil {
-			return err
-		}
-		n, _ := strconv.Atoi(string(in))
-		for i := 0; i < n; i++ {
-			m := []byte(strconv.Itoa(i))
-			if err := ss.SendMsg(&m); err != nil {
-				return err
-			}
-		}
-		return nil
-	}}},
-}
 
 // startGRPCPod serves grpcEcho on ip, on a free port.
 func startGRPCPod(t *testing.T, ip string) int {
@@ -73,11 +31,7 @@ func startGRPCPod(t *testing.T, ip string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gs := grpc.NewServer(grpc.ForceServerCodec(rawCodec{}))
-	gs.RegisterService(&grpcEcho, nil)
-	served := make(chan struct{})
-	go func() { defer close(served); _ = gs.Serve(l) }()
-	t.Cleanup(func() { gs.Stop(); <-served })
+	grpcecho.Serve(t, l)
 	return l.Addr().(*net.TCPAddr).Port
 }
 
@@ -107,7 +61,7 @@ func TestGRPCThroughKubernetes(t *testing.T) {
 	conn, err := grpc.NewClient("passthrough:///"+env.ctrl.HTTPAddr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithAuthority("grpc.test"),
-		grpc.WithDefaultCallOptions(grpc.ForceCodec(rawCodec{})))
+		grpc.WithDefaultCallOptions(grpc.ForceCodec(grpcecho.RawCodec{})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +70,7 @@ func TestGRPCThroughKubernetes(t *testing.T) {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		b, out := []byte(in), []byte(nil)
-		err := conn.Invoke(cctx, "/kakehi.e2e.Echo/Echo", &b, &out)
+		err := conn.Invoke(cctx, grpcecho.EchoMethod, &b, &out)
 		return string(out), err
 	}
 	eventually(t, 15*time.Second, func() error {
@@ -131,7 +85,7 @@ func TestGRPCThroughKubernetes(t *testing.T) {
 	}
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	cs, err := conn.NewStream(sctx, &grpcEcho.Streams[0], "/kakehi.e2e.Echo/Count")
+	cs, err := conn.NewStream(sctx, &grpcecho.Service.Streams[0], grpcecho.CountMethod)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,10 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	crreconcile "sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/kakehi/kakehi/pkg/apis/v1alpha1"
 )
@@ -31,14 +29,7 @@ type PolicyStatusWriter struct {
 // conflict), and all of them when this replica becomes leader.
 func (w *PolicyStatusWriter) SetupWithManager(mgr ctrl.Manager) error {
 	all := handler.EnqueueRequestsFromMapFunc(w.allPolicies)
-	noLeader := false
-	b := ctrl.NewControllerManagedBy(mgr)
-	if w.Leader != nil {
-		b = b.WatchesRawSource(source.Channel(w.Leader.Elected(), all))
-	}
-	return b.
-		Named("kakehi-policy-status").
-		WithOptions(controller.Options{NeedLeaderElection: &noLeader}).
+	return statusController(mgr, "kakehi-policy-status", w.Leader, all).
 		Watches(&v1alpha1.RoutePolicy{}, all). // a change can move another policy's conflict
 		Watches(&networkingv1.Ingress{}, all).
 		Watches(&networkingv1.IngressClass{}, all).
@@ -46,15 +37,7 @@ func (w *PolicyStatusWriter) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 func (w *PolicyStatusWriter) allPolicies(ctx context.Context, _ client.Object) []crreconcile.Request {
-	var list v1alpha1.RoutePolicyList
-	if err := w.Client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
-		return nil
-	}
-	reqs := make([]crreconcile.Request, len(list.Items))
-	for i := range list.Items {
-		reqs[i].NamespacedName = client.ObjectKeyFromObject(&list.Items[i])
-	}
-	return reqs
+	return requestsFor(ctx, w.Client, &v1alpha1.RoutePolicyList{})
 }
 
 // Reconcile resolves every policy and writes this one's conditions.

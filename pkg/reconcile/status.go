@@ -14,10 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	crreconcile "sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 )
 
 // StatusWriter writes status.loadBalancer.ingress on every Ingress we serve
@@ -71,16 +69,7 @@ func (w *StatusWriter) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		return w.allIngresses(ctx, o)
 	})
-	// Our own Leader gates writes, so the controller itself runs on every
-	// replica and is resynced through elected when this one takes over.
-	noLeader := false
-	b := ctrl.NewControllerManagedBy(mgr)
-	if w.Leader != nil {
-		b = b.WatchesRawSource(source.Channel(w.Leader.Elected(), all))
-	}
-	return b.
-		Named("kakehi-status").
-		WithOptions(controller.Options{NeedLeaderElection: &noLeader}).
+	return statusController(mgr, "kakehi-status", w.Leader, all).
 		For(&networkingv1.Ingress{}).
 		Watches(&networkingv1.IngressClass{}, all).
 		Watches(&corev1.Service{}, publishSvc).
@@ -88,15 +77,7 @@ func (w *StatusWriter) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 func (w *StatusWriter) allIngresses(ctx context.Context, _ client.Object) []crreconcile.Request {
-	var list networkingv1.IngressList
-	if err := w.Client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
-		return nil
-	}
-	reqs := make([]crreconcile.Request, len(list.Items))
-	for i := range list.Items {
-		reqs[i].NamespacedName = client.ObjectKeyFromObject(&list.Items[i])
-	}
-	return reqs
+	return requestsFor(ctx, w.Client, &networkingv1.IngressList{})
 }
 
 // Reconcile brings one Ingress's load-balancer status to what it should be.

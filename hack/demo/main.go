@@ -60,7 +60,7 @@ func child(addr string) error {
 		return err
 	}
 	say("starting kube-apiserver and etcd (first run builds them: a few minutes)...")
-	cp, err := harness.StartControlPlane()
+	cp, err := harness.StartControlPlane(filepath.Join(harness.RepoRoot(), "config", "crd"))
 	if err != nil {
 		return err
 	}
@@ -135,6 +135,7 @@ func printUsage(addr string, c *harness.Controller) {
 		"curl -s -H 'Host: demo.example.com' http://%s/healthz     # api (Exact /healthz)",
 		"curl -s -H 'Host: shop.apps.example.com' http://%s/       # web (wildcard host)",
 		"curl -si -H 'Host: nothing.example.com' http://%s/        # 404: no rule matches",
+		"curl -s -H 'Host: demo.example.com' -H 'X-User: ana' http://%s/  # same pod every time (RoutePolicy hash)",
 	} {
 		fmt.Printf("  "+cmd+"\n", addr)
 	}

@@ -15,7 +15,9 @@ import (
 )
 
 // h2loadArgv returns the command line of an h2load run of sc against an
-// h2c address: one thread on loadCPU, clients connections with streams
+// h2c address (or, for the TLS scenarios, a TLS one, reached by
+// --connect-to with benchTLSHost as server name and authority, h2 by
+// ALPN): one thread on loadCPU, clients connections with streams
 // concurrent streams each, for d; logPath (when not empty) receives one
 // line per request, from which the percentiles are computed.
 func h2loadArgv(sc *scenario, addr string, clients, streams int, d time.Duration, logPath string) []string {
@@ -23,6 +25,10 @@ func h2loadArgv(sc *scenario, addr string, clients, streams int, d time.Duration
 		"-c" + strconv.Itoa(clients), "-m" + strconv.Itoa(streams), "-D" + wrkDuration(d), "-T5s"}
 	if logPath != "" {
 		argv = append(argv, "--log-file="+logPath)
+	}
+	if sc.TLS {
+		port := addr[strings.LastIndex(addr, ":")+1:]
+		return append(argv, "--connect-to="+addr, "https://"+benchTLSHost+":"+port+sc.Path)
 	}
 	return append(argv, "http://"+addr+sc.Path)
 }
@@ -39,7 +45,10 @@ func runH2load(ctx context.Context, argv []string, d time.Duration, logPath stri
 	}
 	r, err := parseH2load(text)
 	if err == nil && r.Requests == 0 {
-		err = fmt.Errorf("h2load completed no request (does the proxy speak h2c with prior knowledge?): %s", firstLines(strings.TrimSpace(text), 8))
+		err = fmt.Errorf("h2load completed no request (does the proxy speak h2c with prior knowledge, or h2 over TLS?): %s", firstLines(strings.TrimSpace(text), 8))
+	}
+	if err == nil && strings.Contains(text, "Application protocol:") && !strings.Contains(text, "Application protocol: h2\n") {
+		err = fmt.Errorf("h2load did not negotiate h2 by ALPN: %s", firstLines(strings.TrimSpace(text), 8))
 	}
 	if err != nil || logPath == "" {
 		return r, err

@@ -21,21 +21,27 @@ const (
 
 // startControlPlane starts kube-apiserver and etcd in the namespace (on
 // loadCPU, inherited from the driver) and creates an IngressClass, a
-// Service, an EndpointSlice holding the backend's address and an Ingress
-// sending every host and path to it.
-func startControlPlane(ctx context.Context) (*harness.ControlPlane, error) {
+// Service, an EndpointSlice holding the backend's address, the TLS Secret
+// of cert and an Ingress sending every host and path to the backend, with
+// spec.tls giving benchTLSHost that Secret and the HTTP→HTTPS redirect off
+// (the plain scenarios stay plain).
+func startControlPlane(ctx context.Context, cert *benchCert) (*harness.ControlPlane, error) {
 	cp, err := harness.StartControlPlane()
 	if err != nil {
 		return nil, err
 	}
 	pod := &harness.Pod{Service: benchService, Name: "backend-0", IP: backendIP, Port: backendPort}
+	ing := harness.Ingress(benchNamespace, "bench", "kakehi",
+		harness.Rule("", harness.Path(networkingv1.PathTypePrefix, "/", benchService)))
+	ing.Annotations = map[string]string{"kakehi.dev/ssl-redirect": "false"}
+	ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{benchTLSHost}, SecretName: benchTLSSecret}}
 	err = harness.CreateAll(ctx, cp.Client,
 		harness.Namespace(benchNamespace),
 		harness.IngressClass("kakehi", "kakehi.dev/ingress-controller", false),
 		harness.Service(benchNamespace, benchService),
 		harness.EndpointSlice(benchNamespace, benchService+"-1", benchService, pod),
-		harness.Ingress(benchNamespace, "bench", "kakehi",
-			harness.Rule("", harness.Path(networkingv1.PathTypePrefix, "/", benchService))),
+		cert.secret(),
+		ing,
 	)
 	if err != nil {
 		_ = cp.Stop()
@@ -50,10 +56,11 @@ type kakehiProxy struct {
 	c *harness.Controller
 }
 
-func (k *kakehiProxy) addr() string   { return k.c.HTTPAddr }
-func (k *kakehiProxy) h2Addr() string { return k.c.HTTPAddr }
-func (k *kakehiProxy) pids() []int    { return []int{k.c.Cmd.Process.Pid} }
-func (k *kakehiProxy) stop()          { k.c.Stop() }
+func (k *kakehiProxy) addr() string    { return k.c.HTTPAddr }
+func (k *kakehiProxy) h2Addr() string  { return k.c.HTTPAddr }
+func (k *kakehiProxy) tlsAddr() string { return k.c.HTTPSAddr }
+func (k *kakehiProxy) pids() []int     { return []int{k.c.Cmd.Process.Pid} }
+func (k *kakehiProxy) stop()           { k.c.Stop() }
 
 // exited reports whether the controller has ended, with its log's tail.
 func (k *kakehiProxy) exited() error {
@@ -67,12 +74,15 @@ func (k *kakehiProxy) exited() error {
 
 // kakehiArgs are the controller flags of the run: the access log as asked
 // (off by default, as for nginx and HAProxy), the same idle timeout and
-// backend pool size as the others, then the user's extra flags.
+// backend pool size as the others, the bench certificate as the default
+// one too (wrk sends the IP it dials as server name; spec.tls covers
+// benchTLSHost, which h2load sends), then the user's extra flags.
 func kakehiArgs(s *settings, pool int) []string {
 	args := []string{
 		"--access-log=" + s.AccessLog,
 		"--proxy-idle-timeout=300s",
 		"--proxy-max-idle-backend-conns=" + strconv.Itoa(pool),
+		"--default-tls-secret=" + benchNamespace + "/" + benchTLSSecret,
 	}
 	return append(args, s.KakehiArgs...)
 }

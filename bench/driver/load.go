@@ -14,9 +14,12 @@ import (
 
 // scenario is one workload run against each proxy.
 type scenario struct {
-	Name   string `json:"name"`
-	Title  string `json:"title"`
-	Kind   string `json:"kind"` // "wrk": a timed load run; "idle": idle connections, memory
+	Name  string `json:"name"`
+	Title string `json:"title"`
+	Kind  string `json:"kind"` // "wrk": a timed load run; "idle": idle connections, memory
+	// TLS: the load goes to the proxy's TLS listener (ALPN h2 for h2load,
+	// none for wrk), with the run's certificate.
+	TLS    bool   `json:"tls,omitempty"`
 	Method string `json:"method"`
 	Path   string `json:"path"`
 	// BodyBytes is the payload of each request (response or upload body)
@@ -32,6 +35,9 @@ var scenarios = []scenario{
 	{Name: "idle", Title: "idle keep-alive client connections (memory)", Kind: "idle", Method: "GET", Path: "/small"},
 	{Name: "h2c-small", Title: "h2c (prior knowledge), 43-byte responses", Kind: "h2load", Method: "GET", Path: "/small"},
 	{Name: "h2c-big", Title: "h2c (prior knowledge), 1 MiB responses", Kind: "h2load", Method: "GET", Path: "/big", BodyBytes: bigBody},
+	{Name: "tls-small", Title: "HTTP/1.1 over TLS, keep-alive, 43-byte responses", Kind: "wrk", TLS: true, Method: "GET", Path: "/small"},
+	{Name: "h2-small", Title: "HTTP/2 over TLS (ALPN h2), 43-byte responses", Kind: "h2load", TLS: true, Method: "GET", Path: "/small"},
+	{Name: "h2-big", Title: "HTTP/2 over TLS (ALPN h2), 1 MiB responses", Kind: "h2load", TLS: true, Method: "GET", Path: "/big", BodyBytes: bigBody},
 }
 
 func scenarioNames() []string {
@@ -65,14 +71,19 @@ func writeScripts(dir string) error {
 }
 
 // wrkArgv returns the command line of a wrk run of sc against addr: one
-// thread on loadCPU, conns connections, for d, with latency percentiles.
+// thread on loadCPU, conns connections, for d, with latency percentiles;
+// https:// for the TLS scenarios (addr is then the TLS listener).
 func wrkArgv(dir string, sc *scenario, addr string, conns int, d time.Duration) []string {
 	argv := []string{"taskset", "-c", strconv.Itoa(loadCPU), "wrk", "-t1",
 		"-c" + strconv.Itoa(conns), "-d" + wrkDuration(d), "--timeout", "5s", "--latency"}
 	if sc.Method == "POST" {
 		argv = append(argv, "-s", filepath.Join(dir, "upload.lua"))
 	}
-	return append(argv, "http://"+addr+sc.Path)
+	scheme := "http://"
+	if sc.TLS {
+		scheme = "https://"
+	}
+	return append(argv, scheme+addr+sc.Path)
 }
 
 // wrkDuration formats d the way wrk parses it (whole seconds, at least 1).

@@ -45,8 +45,8 @@ type settings struct {
 	KeepTmp    bool          `json:"-"`
 }
 
-// defaultScenarios run when -scenarios is not given; the HTTP/2 ones are
-// opt-in until Kakehi serves h2c (issue 4).
+// defaultScenarios run when -scenarios is not given; the HTTP/2 ones
+// (h2c-*) and the TLS ones (tls-small, h2-*) are opt-in.
 var defaultScenarios = []string{"small", "big", "upload", "idle"}
 
 func parseSettings(args []string) (*settings, error) {

@@ -32,6 +32,7 @@ func (rep *report) tables() string {
 			rep.loadTable(&b, sc)
 		}
 		rep.roundsLine(&b, sc)
+		rep.tlsLine(&b, sc)
 		b.WriteString("\n")
 	}
 	return b.String()
@@ -147,6 +148,22 @@ func (rep *report) roundsLine(b *strings.Builder, sc scenario) {
 	}
 }
 
+// tlsLine lists what each proxy negotiated in a TLS scenario.
+func (rep *report) tlsLine(b *strings.Builder, sc scenario) {
+	if !sc.TLS {
+		return
+	}
+	var parts []string
+	for _, px := range rep.Settings.Proxies {
+		if r := rep.resultOf(sc.Name, px); r != nil && r.TLS != "" {
+			parts = append(parts, px+": "+r.TLS)
+		}
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(b, "\nNegotiated: %s.\n", strings.Join(parts, "; "))
+	}
+}
+
 // resultOf returns the result of proxy in scenario, failed or not.
 func (rep *report) resultOf(scen, proxy string) *result {
 	for i := range rep.Results {
@@ -243,8 +260,10 @@ func (rep *report) markdown() string {
 	for _, k := range names {
 		fmt.Fprintf(&b, "- %s: %s\n", k, rep.Versions[k])
 	}
-	fmt.Fprintf(&b, "- Runs: %v measured after a %v warm-up, %d round(s) (median kept), %d connections (HTTP/2: %d × %d streams), a fresh proxy process per run; backend pool %d; forwarded headers on nginx/HAProxy: %v; Kakehi access log: %s\n\n",
+	fmt.Fprintf(&b, "- Runs: %v measured after a %v warm-up, %d round(s) (median kept), %d connections (HTTP/2: %d × %d streams), a fresh proxy process per run; backend pool %d; forwarded headers on nginx/HAProxy: %v; Kakehi access log: %s\n",
 		s.Duration, s.Warmup, s.Rounds, s.Conns, s.H2Clients, s.H2Streams, s.Pool, s.Forwarded, orOff(s.AccessLog))
+	rep.tlsHeader(&b)
+	b.WriteString("\n")
 	if worst := rep.noisiest(); worst > noisyShare {
 		fmt.Fprintf(&b, "**Noisy run:** CPU 1 was busy with something other than the proxy for up to %.0f%% of a run (see \"CPU 1 other\"), so these figures are only indicative; rerun on a quiet machine, with -rounds for more than one sample.\n\n", worst*100)
 	}
@@ -256,6 +275,27 @@ func (rep *report) markdown() string {
 	b.WriteString(rep.tables())
 	rep.details(&b)
 	return b.String()
+}
+
+// tlsHeader describes the TLS setup when a TLS scenario ran, with what
+// each proxy negotiated.
+func (rep *report) tlsHeader(b *strings.Builder) {
+	var lines []string
+	for _, sc := range rep.Scenarios {
+		if !sc.TLS {
+			continue
+		}
+		for _, px := range rep.Settings.Proxies {
+			if r := rep.resultOf(sc.Name, px); r != nil && r.TLS != "" {
+				lines = append(lines, fmt.Sprintf("  - %s/%s: %s", sc.Name, px, r.TLS))
+			}
+		}
+	}
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "- TLS: one self-signed ECDSA P-256 certificate for %s made at start, served by all three; TLS 1.2–1.3, server cipher order with AES-128-GCM first (nginx, HAProxy: %s; Kakehi: crypto/tls defaults); session cache and tickets on. What an OpenSSL client (wrk's and h2load's library) negotiated just before each run:\n%s\n",
+		benchTLSHost, tls13Suites, strings.Join(lines, "\n"))
 }
 
 func orOff(s string) string {
@@ -335,7 +375,7 @@ func (rep *report) details(b *strings.Builder) {
 func (rep *report) setupKeys() []string {
 	var keys []string
 	for _, px := range rep.Settings.Proxies {
-		for _, key := range []string{px, px + " (HTTP/2 scenarios)"} {
+		for _, key := range []string{px, px + " (HTTP/2 scenarios)", px + " (TLS scenarios)"} {
 			if _, ok := rep.Proxies[key]; ok {
 				keys = append(keys, key)
 			}

@@ -38,6 +38,9 @@ type result struct {
 	CPU1IRQSeconds   float64 `json:"cpu1_irq_seconds,omitempty"`
 	CPU1StealSeconds float64 `json:"cpu1_steal_seconds,omitempty"`
 	PinnedCPUs       string  `json:"proxy_cpus_allowed,omitempty"`
+	// TLS is what a client negotiated with the proxy's TLS listener just
+	// before the run (TLS scenarios): version, cipher, key exchange, ALPN.
+	TLS string `json:"tls_negotiated,omitempty"`
 	// BackendConns is how many connections the backend accepted during
 	// the measured run (the driver's own status reads included: 0–2).
 	BackendConns int64 `json:"backend_connections_opened"`

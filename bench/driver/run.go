@@ -22,6 +22,7 @@ type run struct {
 	cp         *harness.ControlPlane
 	nofile     int // open-files limit of the driver and its children
 	skipKakehi string
+	cert       *benchCert // the TLS scenarios' certificate, all proxies
 	report     *report
 }
 
@@ -82,9 +83,12 @@ func (r *run) execute(ctx context.Context) error {
 	}
 	r.backend = b
 	r.report.Backend = proxySetup{Command: cmd, Config: conf}
+	if r.cert, err = makeBenchCert(r.dir); err != nil {
+		return fmt.Errorf("TLS certificate: %w", err)
+	}
 	if r.s.has("kakehi") && r.skipKakehi == "" {
 		say("starting kube-apiserver and etcd for Kakehi")
-		cp, err := startControlPlane(ctx)
+		cp, err := startControlPlane(ctx, r.cert)
 		if err != nil {
 			r.skipKakehi = "control plane: " + err.Error()
 		}
@@ -107,8 +111,8 @@ func (r *run) execute(ctx context.Context) error {
 				if px == "kakehi" && r.skipKakehi != "" {
 					continue
 				}
-				if px == "direct" && sc.Kind != "wrk" {
-					continue // no proxy's memory to measure; the backend has no h2c
+				if px == "direct" && (sc.Kind != "wrk" || sc.TLS) {
+					continue // no proxy's memory to measure; the backend has no h2c or TLS
 				}
 				res := r.measure(ctx, sc, px)
 				res.Round = round
@@ -171,24 +175,36 @@ func (r *run) startProxy(ctx context.Context, name string, sc *scenario) (proxy,
 	if sc.Kind == "h2load" {
 		pool = max(pool, r.s.H2Clients*r.s.H2Streams)
 	}
+	var cert *benchCert // the TLS listener only where it is used
+	if sc.TLS {
+		cert = r.cert
+	}
 	switch name {
 	case "direct":
 		return directProxy{}, nil
 	case "nginx":
-		p, setup, err = startNginxProxy(ctx, r.dir, r.s, r.nofile, pool)
+		p, setup, err = startNginxProxy(ctx, r.dir, r.s, r.nofile, pool, cert)
 	case "haproxy":
-		p, setup, err = startHAProxy(ctx, r.dir, r.s, r.nofile, pool)
+		p, setup, err = startHAProxy(ctx, r.dir, r.s, r.nofile, pool, cert)
 	case "kakehi":
 		p, setup, err = startKakehi(ctx, r.dir, r.cp, r.s, pool)
 	default:
 		err = fmt.Errorf("unknown proxy %q", name)
 	}
-	key := name
-	if sc.Kind == "h2load" {
-		key += " (HTTP/2 scenarios)"
-	}
-	r.report.Proxies[key] = setup
+	r.report.Proxies[name+setupSuffix(sc)] = setup
 	return p, err
+}
+
+// setupSuffix tells apart in the report the setups of a proxy that differ
+// by scenario (the HTTP/2 pool, the TLS listener).
+func setupSuffix(sc *scenario) string {
+	switch {
+	case sc.TLS:
+		return " (TLS scenarios)"
+	case sc.Kind == "h2load":
+		return " (HTTP/2 scenarios)"
+	}
+	return ""
 }
 
 // measure runs scenario sc against a freshly started proxy px.
@@ -202,6 +218,12 @@ func (r *run) measure(ctx context.Context, sc *scenario, px string) result {
 	}
 	defer p.stop()
 	res.PinnedCPUs = pinnedCPUs(p.pids())
+	if sc.TLS {
+		if err := r.checkTLS(ctx, sc, p, &res); err != nil {
+			res.Error = err.Error()
+			return res
+		}
+	}
 	if sc.Kind == "idle" {
 		r.measureIdle(ctx, sc, p, &res)
 		return res
@@ -256,28 +278,63 @@ type loadFunc func(ctx context.Context, d time.Duration, measured bool) (loadRes
 func (r *run) loadRun(sc *scenario, p proxy) (loadFunc, error) {
 	switch sc.Kind {
 	case "wrk":
+		addr := p.addr()
+		if sc.TLS {
+			addr = p.tlsAddr()
+		}
 		return func(ctx context.Context, d time.Duration, _ bool) (loadResult, error) {
-			argv := wrkArgv(r.dir, sc, p.addr(), r.s.Conns, d)
+			argv := wrkArgv(r.dir, sc, addr, r.s.Conns, d)
 			res, err := runWrk(ctx, argv, d)
 			res.Command = strings.Join(argv, " ")
 			return res, err
 		}, nil
 	case "h2load":
-		if p.h2Addr() == "" {
-			return nil, fmt.Errorf("no h2c listener")
+		addr := p.h2Addr()
+		if sc.TLS {
+			addr = p.tlsAddr()
+		}
+		if addr == "" {
+			return nil, fmt.Errorf("no h2c or TLS listener")
 		}
 		return func(ctx context.Context, d time.Duration, measured bool) (loadResult, error) {
 			logPath := ""
 			if measured {
 				logPath = filepath.Join(r.dir, "h2load.log")
 			}
-			argv := h2loadArgv(sc, p.h2Addr(), r.s.H2Clients, r.s.H2Streams, d, logPath)
+			argv := h2loadArgv(sc, addr, r.s.H2Clients, r.s.H2Streams, d, logPath)
 			res, err := runH2load(ctx, argv, d, logPath)
 			res.Command = strings.Join(argv, " ")
 			return res, err
 		}, nil
 	}
 	return nil, fmt.Errorf("scenario %s: unknown kind %q", sc.Name, sc.Kind)
+}
+
+// checkTLS waits until p answers over TLS with the run's certificate and
+// records what a client negotiates with it (ALPN h2 for the HTTP/2
+// scenarios, none as from wrk otherwise).
+func (r *run) checkTLS(ctx context.Context, sc *scenario, p proxy, res *result) error {
+	addr := p.tlsAddr()
+	if addr == "" {
+		return fmt.Errorf("no TLS listener")
+	}
+	exited := func() error { return nil }
+	if e, ok := p.(interface{ exited() error }); ok {
+		exited = e.exited
+	}
+	if err := checkServesTLS(ctx, addr, r.cert, exited); err != nil {
+		return err
+	}
+	alpn := ""
+	if sc.Kind == "h2load" {
+		alpn = "h2"
+	}
+	desc, err := probeTLS(ctx, addr, alpn)
+	if err != nil {
+		return fmt.Errorf("TLS probe: %w", err)
+	}
+	res.TLS = desc
+	return nil
 }
 
 // measureIdle runs the idle scenario: a short warm-up so that the proxy's

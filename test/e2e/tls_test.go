@@ -146,18 +146,25 @@ func TestTLSTermination(t *testing.T) {
 	ca := newTestCA(t)
 	ing := tlsIngress(ns, "shop", map[string][]string{
 		"shop": {"shop.tls.test"}, "wild": {"*.wild.tls.test"}, "nope": {"missing.tls.test"},
-	}, "shop.tls.test", "*.wild.tls.test", "missing.tls.test")
+		"broken": {"broken.tls.test"},
+	}, "shop.tls.test", "*.wild.tls.test", "missing.tls.test", "broken.tls.test")
+	// A malformed Secret: the certificate of one key pair with the key of
+	// another.
+	broken := ca.tlsSecret(t, ns, "broken", 5, "broken.tls.test")
+	broken.Data[corev1.TLSPrivateKeyKey] = ca.tlsSecret(t, ns, "other", 6, "other.tls.test").Data[corev1.TLSPrivateKeyKey]
 	keep := tlsIngress(ns, "keep", map[string][]string{"keep": {"keep.tls.test"}}, "keep.tls.test")
 	keep.Annotations = map[string]string{"kakehi.dev/ssl-redirect": "false"}
 	if err := harness.CreateAll(ctx, env.cp.Client,
 		ca.tlsSecret(t, ns, "shop", 2, "shop.tls.test"), ca.tlsSecret(t, ns, "wild", 3, "*.wild.tls.test"),
-		ca.tlsSecret(t, ns, "keep", 4, "keep.tls.test"), ing, keep); err != nil {
+		ca.tlsSecret(t, ns, "keep", 4, "keep.tls.test"), broken, ing, keep); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, presents("shop.tls.test", "shop.tls.test"))
 	eventually(t, 10*time.Second, presents("keep.tls.test", "keep.tls.test"))
 	eventually(t, 10*time.Second, eventOf(ns, "shop", "Warning", "TLSSecretNotFound"))
+	eventually(t, 10*time.Second, eventOf(ns, "shop", "Warning", "InvalidTLSSecret"))
 	for _, c := range [][2]string{
+		{"broken.tls.test", "kakehi-default"},
 		{"a.wild.tls.test", "*.wild.tls.test"},
 		{"missing.tls.test", "kakehi-default"},
 		{"unknown.example", "kakehi-default"},

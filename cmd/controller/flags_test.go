@@ -73,19 +73,6 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 	}
 }
 
-func TestListenAcceptsOnlyValidFileDescriptors(t *testing.T) {
-	for _, addr := range []string{"fd:x", "fd:1", "fd:-3"} {
-		if _, err := listen(addr); err == nil {
-			t.Errorf("listen(%q) succeeded", addr)
-		}
-	}
-	l, err := listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.Close()
-}
-
 func TestPublishFlagsAreValidated(t *testing.T) {
 	for _, tc := range []struct {
 		args []string

@@ -87,7 +87,7 @@ func run(ctx context.Context, cfg *config) error {
 	if err != nil {
 		return err
 	}
-	httpListener, err := listen(cfg.httpAddr)
+	httpListener, err := proxy.Listen(cfg.httpAddr)
 	if err != nil {
 		return err
 	}
@@ -108,15 +108,21 @@ func run(ctx context.Context, cfg *config) error {
 	if err := setupStatus(mgr, cfg, clientset, rec); err != nil {
 		return fmt.Errorf("setting up status writers: %w", err)
 	}
-	drain := &drainer{srv: srv, delay: cfg.shutdownDelay, grace: cfg.shutdownGrace}
+	lc := &proxy.Lifecycle{Server: srv, Plain: httpListener, TLS: tlsListener, Delay: cfg.shutdownDelay,
+		Grace: cfg.shutdownGrace, Companion: mgr.Start, Log: ctrl.Log.WithName("shutdown").Info}
 	if err := errors.Join(
 		mgr.AddHealthzCheck("ping", healthz.Ping),
 		mgr.AddReadyzCheck("routes", publishedCheck(store)),
-		mgr.AddReadyzCheck("draining", drain.readyCheck),
+		mgr.AddReadyzCheck("draining", func(*http.Request) error {
+			if lc.Draining() {
+				return errors.New("shutting down")
+			}
+			return nil
+		}),
 	); err != nil {
 		return err
 	}
-	return drain.run(ctx, mgr, httpListener, tlsListener)
+	return lc.Run(ctx)
 }
 
 // setupStatus adds the leader elector and the status writers: Ingress

@@ -62,6 +62,9 @@ type conn struct {
 	// HTTP/2, see h2conn.go:
 	h2       atomic.Pointer[h2Conn] // set while the connection speaks HTTP/2
 	h1Served bool                   // a request was read: no HTTP/2 preface any more
+	// served is h1Served for other goroutines (Shutdown): a connection that
+	// has not sent its first request yet gets firstRequestGrace to send it.
+	served atomic.Bool
 
 	pump pump
 	lr   io.LimitedReader // for splicing response bodies
@@ -157,10 +160,14 @@ func (c *conn) awaitRequest() bool {
 		c.firstByte = c.tick()
 		return true
 	}
-	if !c.state.CompareAndSwap(connActive, connIdle) || c.srv.shutting.Load() {
+	fresh := !c.served.Load()
+	if !c.state.CompareAndSwap(connActive, connIdle) || c.srv.shutting.Load() && !fresh {
 		return false
 	}
 	setRead(c.nc, &c.rdl, c.clock, c.srv.opt.IdleTimeout)
+	if fresh && c.srv.shutting.Load() {
+		_ = c.nc.SetReadDeadline(time.Now().Add(firstRequestGrace))
+	}
 	err := c.readIdle()
 	if !c.state.CompareAndSwap(connIdle, connActive) {
 		return false // Shutdown closed the idle connection
@@ -246,11 +253,22 @@ func (c *conn) tick() time.Time {
 	return c.clock
 }
 
+// firstRequestGrace is how long, during Shutdown, a connection accepted
+// before the listener closed may take to send its first request; that
+// request is served (with Connection: close) instead of the connection
+// being reset under a client that cannot know it should retry.
+const firstRequestGrace = time.Second
+
 // closeIfIdle interrupts the idle wait of a connection (Shutdown). A
-// connection busy with a request finishes it and then closes.
+// connection busy with a request finishes it and then closes; one that has
+// not sent its first request yet gets firstRequestGrace to send it.
 func (c *conn) closeIfIdle() {
 	if h := c.h2.Load(); h != nil {
 		h.shutdown() // GOAWAY; the streams in flight finish
+		return
+	}
+	if !c.served.Load() {
+		_ = c.nc.SetReadDeadline(time.Now().Add(firstRequestGrace))
 		return
 	}
 	if c.state.CompareAndSwap(connIdle, connClosing) {

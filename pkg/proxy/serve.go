@@ -23,6 +23,7 @@ func (c *conn) serveRequest() bool {
 		return false
 	}
 	c.h1Served = true
+	c.served.Store(true)
 	if pe.status == 0 {
 		pe = parseRequest(s.Front, &ex.scan, &ex.req)
 	}

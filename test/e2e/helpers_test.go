@@ -31,16 +31,6 @@ var h2c = func() *http.Client {
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Protocols: &protos}}
 }()
 
-// doH2C sends GET host+path over h2c.
-func doH2C(addr, host, path string) (*result, error) {
-	req, err := http.NewRequest("GET", "http://"+addr+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Host = host
-	return roundTrip(h2c, req)
-}
-
 // result is one proxied response.
 type result struct {
 	Status int

@@ -65,6 +65,9 @@ type conn struct {
 	// served is h1Served for other goroutines (Shutdown): a connection that
 	// has not sent its first request yet gets firstRequestGrace to send it.
 	served atomic.Bool
+	// linger asks finish for a lingering close (an error answer was sent
+	// while the client may still be sending).
+	linger bool
 
 	pump pump
 	lr   io.LimitedReader // for splicing response bodies
@@ -112,11 +115,38 @@ func (c *conn) serve() {
 	}
 }
 
-// finish releases what the connection holds and closes it.
+// finish releases what the connection holds and closes it, lingering
+// first when the proxy answered an error while the client may still be
+// sending (see lingerClose).
 func (c *conn) finish() {
 	c.release()
+	if c.linger {
+		lingerClose(c.nc)
+	}
 	_ = c.nc.Close()
 	c.srv.removeConn(c)
+}
+
+// Lingering close bounds: how long and how much of what the client still
+// sends is read and discarded after an error answer.
+const (
+	lingerTime  = 2 * time.Second
+	lingerBytes = 1 << 20
+)
+
+// lingerClose half-closes nc (FIN after the answer) and reads and discards
+// what the client still sends, for at most lingerTime and lingerBytes. A
+// client that is still writing a request body when the proxy answers it
+// with an error (413, 400, 408) then reads that answer instead of getting
+// a reset (RFC 9112 §9.6, "tear-down"): closing a socket with unread data
+// makes the kernel send RST, which can destroy the answer in flight.
+func lingerClose(nc net.Conn) {
+	cw, ok := nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.Copy(io.Discard, io.LimitReader(nc, lingerBytes))
 }
 
 // acquire checks a stream out of the pool.

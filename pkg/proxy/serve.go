@@ -216,6 +216,7 @@ func (c *conn) answerLocal(a answer) bool {
 	}
 	if a.close {
 		c.closeConn = true
+		c.linger = a.status >= 400
 	}
 	return !a.close
 }

@@ -1,5 +1,7 @@
 package proxy
 
+import "bytes"
+
 // Byte classes for strict HTTP/1.1 parsing (RFC 9110 §5.1, §5.5, §5.6.2;
 // RFC 3986 for request targets and hosts).
 const (
@@ -285,4 +287,44 @@ func nextListItem(v []byte) (item, rest []byte, ok bool) {
 		}
 	}
 	return item, rest, len(item) > 0
+}
+
+// connOptions are the options of a message's Connection fields.
+type connOptions struct {
+	connClose     bool
+	connKeepAlive bool
+	connUpgrade   bool
+	connTokens    [maxConnTokens]span // other options: names of hop-by-hop fields
+	nConnTokens   int
+}
+
+// note records the options of one Connection field value val in buf. It
+// reports ok false for a malformed list, and overflow when more named
+// options came than connTokens holds (the extra ones are not kept).
+func (o *connOptions) note(buf []byte, val span) (ok, overflow bool) {
+	v := val.in(buf)
+	for rest := v; ; {
+		item, next, valid := nextListItem(rest)
+		if !valid || !validToken(item) {
+			return false, overflow
+		}
+		switch {
+		case eqFold(item, "close"):
+			o.connClose = true
+		case eqFold(item, "keep-alive"):
+			o.connKeepAlive = true
+		case eqFold(item, "upgrade"):
+			o.connUpgrade = true
+		case o.nConnTokens == maxConnTokens:
+			overflow = true
+		default:
+			s := int(val.s) + (len(v) - len(rest)) + bytes.Index(rest, item)
+			o.connTokens[o.nConnTokens] = mkspan(s, s+len(item))
+			o.nConnTokens++
+		}
+		if next == nil {
+			return true, overflow
+		}
+		rest = next
+	}
 }

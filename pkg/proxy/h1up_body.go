@@ -186,7 +186,8 @@ func (p *h1Pump) finish() bool {
 }
 
 // feedKeepTrailers is k.feed(p, true) that also keeps the raw trailer
-// section in *tr (nil when it has no field), as h2Stream.feedChunk.
+// section in *tr (nil when it has no field); HTTP/1.1 clients to h2c
+// backends and HTTP/2 clients of chunked backends share it.
 func feedKeepTrailers(k *chunker, p []byte, tr *[]byte) (n, out int, err error) {
 	for n < len(p) && k.state != ckDone {
 		if k.state == ckData {

@@ -6,30 +6,7 @@ import "golang.org/x/net/http2/hpack"
 // section of the body in s.rtr (nil when it has no field), so that the
 // backend's trailers reach the client as a trailing HEADERS frame.
 func (s *h2Stream) feedChunk(p []byte) (n, out int, err error) {
-	k := &s.chunk
-	for n < len(p) && k.state != ckDone {
-		if k.state == ckData {
-			m := int(min(int64(len(p)-n), k.size))
-			copy(p[out:], p[n:n+m])
-			out += m
-			n += m
-			if k.size -= int64(m); k.size == 0 {
-				k.state = ckDataCR
-			}
-			continue
-		}
-		if k.state >= ckTrailer && k.state <= ckTrLF {
-			s.rtr = append(s.rtr, p[n])
-		}
-		if err := k.step(p[n]); err != nil {
-			return n, out, err
-		}
-		n++
-	}
-	if k.state == ckDone && len(s.rtr) <= 1 {
-		s.rtr = nil // only the final CR: no trailer field
-	}
-	return n, out, nil
+	return feedKeepTrailers(&s.chunk, p, &s.rtr)
 }
 
 // sendTrailerLines sends the backend's trailer fields in s.rtr as

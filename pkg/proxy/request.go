@@ -55,15 +55,11 @@ type request struct {
 	contentLength int64 // -1 when absent
 	chunked       bool  // Transfer-Encoding: chunked
 	hasTE         bool  // any Transfer-Encoding field
-	connClose     bool
-	connKeepAlive bool
-	connUpgrade   bool
-	connTokens    [maxConnTokens]span // other Connection options: names of hop-by-hop fields
-	nConnTokens   int
-	upgrade       span // Upgrade value, when present and not h2c
-	expect        bool // Expect: 100-continue
-	requestID     span
-	userAgent     span
+	connOptions
+	upgrade   span // Upgrade value, when present and not h2c
+	expect    bool // Expect: 100-continue
+	requestID span
+	userAgent span
 }
 
 // bodyKnown reports whether the request has a body to forward.
@@ -361,34 +357,13 @@ func (r *request) noteTransferEncoding(v []byte) parseError {
 	return parseError{}
 }
 
-// noteConnection records the options of a Connection field.
+// noteConnection records the options of a Connection field; a request
+// with more named options than connOptions holds is refused.
 func (r *request) noteConnection(buf []byte, val span) parseError {
-	v := val.in(buf)
-	for rest := v; ; {
-		item, next, ok := nextListItem(rest)
-		if !ok || !validToken(item) {
-			return errBadRequest
-		}
-		switch {
-		case eqFold(item, "close"):
-			r.connClose = true
-		case eqFold(item, "keep-alive"):
-			r.connKeepAlive = true
-		case eqFold(item, "upgrade"):
-			r.connUpgrade = true
-		default:
-			if r.nConnTokens == maxConnTokens {
-				return errBadRequest
-			}
-			s := int(val.s) + (len(v) - len(rest)) + bytes.Index(rest, item)
-			r.connTokens[r.nConnTokens] = mkspan(s, s+len(item))
-			r.nConnTokens++
-		}
-		if next == nil {
-			return parseError{}
-		}
-		rest = next
+	if ok, overflow := r.connOptions.note(buf, val); !ok || overflow {
+		return errBadRequest
 	}
+	return parseError{}
 }
 
 // checkFraming applies RFC 9112 §6.3 and §3.2 once every field is seen.

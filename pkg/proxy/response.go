@@ -12,12 +12,9 @@ type response struct {
 	contentLength int64 // -1 when absent
 	chunked       bool  // final transfer coding is chunked
 	hasTE         bool
-	connClose     bool
-	connKeepAlive bool
-	connTokens    [maxConnTokens]span
-	nConnTokens   int
-	hasDate       bool
-	hasServer     bool
+	connOptions
+	hasDate   bool
+	hasServer bool
 }
 
 // parseResponse parses the head found by h in buf. It reports false for a
@@ -102,31 +99,12 @@ func (r *response) noteField(buf []byte, f *field) bool {
 	return true
 }
 
+// noteConnection records the options of a Connection field; named
+// options beyond what connOptions holds are ignored (a backend's answer is
+// not refused for them).
 func (r *response) noteConnection(buf []byte, val span) bool {
-	v := val.in(buf)
-	for rest := v; ; {
-		item, next, ok := nextListItem(rest)
-		if !ok || !validToken(item) {
-			return false
-		}
-		switch {
-		case eqFold(item, "close"):
-			r.connClose = true
-		case eqFold(item, "keep-alive"):
-			r.connKeepAlive = true
-		case eqFold(item, "upgrade"):
-		default:
-			if r.nConnTokens < maxConnTokens {
-				s := int(val.s) + (len(v) - len(rest)) + bytes.Index(rest, item)
-				r.connTokens[r.nConnTokens] = mkspan(s, s+len(item))
-				r.nConnTokens++
-			}
-		}
-		if next == nil {
-			return true
-		}
-		rest = next
-	}
+	ok, _ := r.connOptions.note(buf, val)
+	return ok
 }
 
 // bodyless reports whether the response has no body whatever its fields

@@ -75,43 +75,32 @@ func decodeObject(snap *Snapshot, doc []byte) error {
 		return err
 	}
 	switch tm.APIVersion + " " + tm.Kind {
-	case "networking.k8s.io/v1 IngressClass":
-		var o networkingv1.IngressClass
-		err := yaml.UnmarshalStrict(doc, &o)
-		snap.IngressClasses = append(snap.IngressClasses, o)
-		return err
+	case "networking.k8s.io/v1 IngressClass": // cluster-scoped
+		return appendDecoded(doc, &snap.IngressClasses, nil)
 	case "networking.k8s.io/v1 Ingress":
-		var o networkingv1.Ingress
-		err := yaml.UnmarshalStrict(doc, &o)
-		defaultNamespace(&o.ObjectMeta)
-		snap.Ingresses = append(snap.Ingresses, o)
-		return err
+		return appendDecoded(doc, &snap.Ingresses, func(o *networkingv1.Ingress) { defaultNamespace(&o.ObjectMeta) })
 	case "v1 Service":
-		var o corev1.Service
-		err := yaml.UnmarshalStrict(doc, &o)
-		defaultNamespace(&o.ObjectMeta)
-		snap.Services = append(snap.Services, o)
-		return err
+		return appendDecoded(doc, &snap.Services, func(o *corev1.Service) { defaultNamespace(&o.ObjectMeta) })
 	case "discovery.k8s.io/v1 EndpointSlice":
-		var o discoveryv1.EndpointSlice
-		err := yaml.UnmarshalStrict(doc, &o)
-		defaultNamespace(&o.ObjectMeta)
-		snap.EndpointSlices = append(snap.EndpointSlices, o)
-		return err
+		return appendDecoded(doc, &snap.EndpointSlices, func(o *discoveryv1.EndpointSlice) { defaultNamespace(&o.ObjectMeta) })
 	case "kakehi.dev/v1alpha1 RoutePolicy":
-		var o v1alpha1.RoutePolicy
-		err := yaml.UnmarshalStrict(doc, &o)
-		defaultNamespace(&o.ObjectMeta)
-		snap.RoutePolicies = append(snap.RoutePolicies, o)
-		return err
+		return appendDecoded(doc, &snap.RoutePolicies, func(o *v1alpha1.RoutePolicy) { defaultNamespace(&o.ObjectMeta) })
 	case "v1 Secret":
-		var o corev1.Secret
-		err := yaml.UnmarshalStrict(doc, &o)
-		defaultNamespace(&o.ObjectMeta)
-		snap.Secrets = append(snap.Secrets, o)
-		return err
+		return appendDecoded(doc, &snap.Secrets, func(o *corev1.Secret) { defaultNamespace(&o.ObjectMeta) })
 	}
 	return fmt.Errorf("unsupported object %q %q", tm.APIVersion, tm.Kind)
+}
+
+// appendDecoded decodes doc strictly into a T, applies fix (nil for none)
+// and appends it to dst.
+func appendDecoded[T any](doc []byte, dst *[]T, fix func(*T)) error {
+	var o T
+	err := yaml.UnmarshalStrict(doc, &o)
+	if fix != nil {
+		fix(&o)
+	}
+	*dst = append(*dst, o)
+	return err
 }
 
 func defaultNamespace(m *metav1.ObjectMeta) {

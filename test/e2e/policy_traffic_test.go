@@ -30,6 +30,7 @@ func policyRoutes(t *testing.T, ns, svc string, n int, hosts []string, specs []*
 		if err := harness.CreateAll(ctx, env.cp.Client, ing); err != nil {
 			t.Fatal(err)
 		}
+		eventually(t, 10*time.Second, routesTo(host, "/", svc, "")) // live before any assertion on it
 		if specs[i] == nil {
 			continue
 		}
